@@ -1,0 +1,204 @@
+"""One config object per job, from a preset plus overrides, into ``config.json``.
+
+The dataclass defaults *are* the study's setup (preset ``paper``); the other
+presets only override a few fields.  Notebooks (papermill parameters) and the
+command line (``--set key=value``) both go through :func:`make_config`, so
+there is exactly one place where a default lives.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A parameter the user gave is unknown or has a bad value."""
+
+
+@dataclass
+class TrainConfig:
+    """Fields shared by the search and the retraining of a derived network."""
+
+    # data
+    dataset: str = "auto"  # auto | cifar10 | synthetic | PATH (ImageFolder dir or .tar/.tar.gz)
+    data_root: str = "data"
+    train_subset: int = 0  # use only this many training images (stratified); 0 = all
+    test_subset: int = 0  # evaluate on this many test images (stratified); 0 = all 10,000
+    augment: bool = True  # random crop (pad 4) + horizontal flip on training batches
+    seed: int = 0
+    # network
+    width: float = 1.0  # channel multiplier on VGG11's 64..512
+    # weight optimiser: SGD
+    epochs: int = 100
+    batch_size: int = 64
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_schedule: str = "constant"  # constant | cosine
+    lr_min: float = 0.0  # final lr of the cosine schedule
+    grad_clip: float = 0.0  # clip the weights' gradient norm; 0 = off
+    # runtime (may differ when a run is resumed)
+    eval_batch_size: int = 500
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    progress: bool = True  # tqdm progress bar per epoch
+
+    RUNTIME_FIELDS = ("device", "progress", "eval_batch_size")
+
+    def validate(self) -> "TrainConfig":
+        _check(self.width > 0, "width must be > 0")
+        _check(self.epochs >= 1, "epochs must be >= 1")
+        _check(self.batch_size >= 2, "batch_size must be >= 2")
+        _check(self.eval_batch_size >= 1, "eval_batch_size must be >= 1")
+        _check(self.lr > 0, "lr must be > 0")
+        _check(0 <= self.momentum < 1, "momentum must be in [0, 1)")
+        _check(self.weight_decay >= 0, "weight_decay must be >= 0")
+        _check(self.lr_schedule in ("constant", "cosine"), "lr_schedule must be 'constant' or 'cosine'")
+        _check(self.grad_clip >= 0, "grad_clip must be >= 0")
+        _check(self.train_subset >= 0 and self.test_subset >= 0, "train_subset/test_subset must be >= 0 (0 = all)")
+        _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+               "device must be auto, cpu, cuda or cuda:N")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def decision_fields(self) -> dict[str, Any]:
+        """The fields that define the run's result (everything but runtime knobs)."""
+        return {k: v for k, v in self.to_dict().items() if k not in self.RUNTIME_FIELDS}
+
+
+@dataclass
+class SearchConfig(TrainConfig):
+    """DARTS search of shortcut weights alpha (the study's setup by default)."""
+
+    relaxation: str = "softmax"  # how alpha becomes edge weights (see supernet.RELAXATIONS)
+    order: str = "first"  # first | second (DARTS's unrolled gradient)
+    alpha_lr: float = 0.005
+    alpha_beta1: float = 0.5
+    alpha_beta2: float = 0.999
+    alpha_weight_decay: float = 0.0
+    warmup_epochs: int = 0  # epochs of weight-only training before alpha moves
+
+    def validate(self) -> "SearchConfig":
+        super().validate()
+        from .supernet import RELAXATIONS
+
+        _check(self.order in ("first", "second"), "order must be 'first' or 'second'")
+        _check(self.relaxation in RELAXATIONS, f"relaxation must be one of {sorted(RELAXATIONS)}")
+        _check(self.alpha_lr > 0, "alpha_lr must be > 0")
+        _check(0 <= self.alpha_beta1 < 1 and 0 <= self.alpha_beta2 < 1, "alpha betas must be in [0, 1)")
+        _check(self.alpha_weight_decay >= 0, "alpha_weight_decay must be >= 0")
+        _check(0 <= self.warmup_epochs < self.epochs, "warmup_epochs must be in [0, epochs)")
+        return self
+
+
+@dataclass
+class RetrainConfig(TrainConfig):
+    """Training a derived (fixed) architecture from scratch on the full training set.
+
+    Defaults: a standard VGG11-BN CIFAR recipe (SGD 0.05, momentum 0.9,
+    weight decay 5e-4, cosine, crop+flip)."""
+
+    arch: str = ""  # path to a mask JSON written by `vggdarts derive`
+    val_size: int = 5000  # training images held out for validation (never the test set)
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 0.05
+    weight_decay: float = 5e-4
+    lr_schedule: str = "cosine"
+
+    def validate(self) -> "RetrainConfig":
+        super().validate()
+        _check(bool(self.arch), "arch must name a mask JSON (see `vggdarts derive`)")
+        _check(self.val_size >= 0, "val_size must be >= 0")
+        return self
+
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "search": {
+        # seconds: tests and a first look
+        "smoke": dict(width=0.125, epochs=2, train_subset=512, test_subset=256, eval_batch_size=256),
+        # about 25 minutes on a 2-core CPU: full data, quarter width
+        "cpu": dict(width=0.25, epochs=20),
+        # exactly the study's setup
+        "paper": dict(),
+    },
+    "retrain": {
+        "smoke": dict(width=0.125, epochs=2, train_subset=768, val_size=256, test_subset=256, eval_batch_size=256),
+        "cpu": dict(width=0.25, epochs=8, batch_size=128, lr=0.05),
+        "paper": dict(width=1.0, epochs=200),
+    },
+}
+
+CONFIG_CLASSES = {"search": SearchConfig, "retrain": RetrainConfig}
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _convert(name: str, value: Any, default: Any) -> Any:
+    """Convert ``value`` (often a string from the command line) to the type of ``default``."""
+    kind = type(default)
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    text = str(value).strip()
+    try:
+        if kind is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind is int:
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            return int(text)
+        if kind is float:
+            return float(text)
+        return text
+    except ValueError:
+        raise ConfigError(f"{name}={value!r}: expected {kind.__name__}") from None
+
+
+def make_config(kind: str, preset: str = "paper", overrides: dict[str, Any] | None = None):
+    """Resolve ``preset`` of job ``kind`` ('search' or 'retrain') plus ``overrides``.
+
+    Overrides whose value is None are ignored (papermill passes None for
+    "leave the preset's value").  Unknown keys and bad values raise ConfigError.
+    """
+    if kind not in CONFIG_CLASSES:
+        raise ConfigError(f"unknown job {kind!r}; expected one of {sorted(CONFIG_CLASSES)}")
+    if preset not in PRESETS[kind]:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS[kind])}")
+    cls = CONFIG_CLASSES[kind]
+    defaults = {f.name: f.default for f in fields(cls)}
+    values = dict(PRESETS[kind][preset])
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in defaults:
+            raise ConfigError(f"unknown {kind} parameter {key!r}; valid: {', '.join(sorted(defaults))}")
+        values[key] = value
+    values = {k: _convert(k, v, defaults[k]) for k, v in values.items()}
+    return cls(**values).validate()
+
+
+def parse_assignments(items: list[str]) -> dict[str, str]:
+    """``["epochs=3", "width=0.5"]`` -> ``{"epochs": "3", "width": "0.5"}``."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        out[key.strip()] = value
+    return out
+
+
+def config_from_dict(kind: str, data: dict[str, Any]):
+    """Rebuild a config saved in config.json (only known fields)."""
+    cls = CONFIG_CLASSES[kind]
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})

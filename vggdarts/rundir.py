@@ -1,0 +1,177 @@
+"""The run directory: the files every job writes and every notebook reads.
+
+Schema (search; retrain writes the same minus the alpha files)::
+
+    config.json     every resolved parameter + job, dataset actually used,
+                    package/torch versions, git commit
+    metrics.csv     one row per completed epoch (columns: METRIC_COLUMNS)
+    alpha.npz       raw, weights: float [epochs, 8, 6] in the table layout
+    alpha_raw.csv   final raw alpha, rows i = 1..8, columns j = 1..6, 4 decimals
+    alpha_weights.csv  final relaxed weights, same layout
+    checkpoint.pt   everything needed to resume, rewritten atomically each epoch
+    summary.json    best/final accuracies, best epoch by val accuracy, wall time
+
+Opening a run directory never runs code from it: checkpoints are loaded with
+``torch.load(weights_only=True)`` and hold only tensors and plain containers.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__
+
+METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr", "seconds")
+FILES = ("config.json", "metrics.csv", "checkpoint.pt", "summary.json", "alpha.npz", "alpha_raw.csv",
+         "alpha_weights.csv")
+
+
+class RunDirError(RuntimeError):
+    """The run directory cannot be used for this job (nothing in it was changed)."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def git_commit() -> str:
+    """The code version: commit hash (+ '-dirty' with uncommitted changes), or 'unknown'."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class RunDir:
+    """A job's output folder; refuses to mix runs of different configs."""
+
+    def __init__(self, path: str | os.PathLike, job: str, config):
+        self.path, self.job, self.config = Path(path), job, config
+        self._check_compatible()
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def _check_compatible(self) -> None:
+        cfg_file = self.file("config.json")
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(f"run directory {self.path} is a file; choose another --run-dir")
+        if not cfg_file.exists():
+            leftovers = [p.name for p in self.path.glob("*") if p.name in FILES] if self.path.exists() else []
+            if leftovers:
+                raise RunDirError(f"{self.path} holds run files ({', '.join(leftovers)}) but no config.json; "
+                                  "it is not a run this version can resume. Choose another --run-dir.")
+            return
+        try:
+            saved = json.loads(cfg_file.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise RunDirError(f"{cfg_file} is unreadable ({err}); choose another --run-dir") from None
+        if saved.get("job") != self.job:
+            raise RunDirError(f"{self.path} holds a {saved.get('job')!r} run, not a {self.job!r} run; "
+                              "choose another --run-dir")
+        mine = self.config.decision_fields()
+        diffs = [f"{k}: {saved.get(k)!r} (run dir) vs {v!r} (now)" for k, v in mine.items() if saved.get(k) != v]
+        if diffs:
+            raise RunDirError(
+                f"{self.path} was made with a different config ({'; '.join(diffs)}). Nothing was changed. "
+                "Use a new --run-dir, or pass the run's original settings to resume it."
+            )
+
+    def write_config(self, dataset_used: str, extra: dict[str, Any] | None = None) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        if self.file("config.json").exists():
+            return  # a resumed run keeps the record of how it was started
+        record = {"job": self.job, **self.config.to_dict(), "dataset_used": dataset_used,
+                  "vggdarts_version": __version__, "torch_version": torch.__version__,
+                  "python_version": platform.python_version(), "git_commit": git_commit(), **(extra or {})}
+        atomic_write_text(self.file("config.json"), json.dumps(record, indent=2) + "\n")
+
+    # -- checkpoint
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write_bytes(self.file("checkpoint.pt"), buffer.getvalue())
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        path = self.file("checkpoint.pt")
+        if not path.exists():
+            return None
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - any unreadable checkpoint gets the same advice
+            raise RunDirError(
+                f"{path} cannot be loaded ({type(err).__name__}: {str(err)[:200]}). It was left as it is. "
+                "Move or delete it to restart this run from scratch, or use a new --run-dir."
+            ) from None
+
+    # -- human-readable artifacts
+    def write_metrics(self, rows: list[dict[str, float]]) -> None:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _fmt(row[k]) for k in METRIC_COLUMNS})
+        atomic_write_text(self.file("metrics.csv"), out.getvalue())
+
+    def write_alpha(self, raw: list[np.ndarray], weights: list[np.ndarray]) -> None:
+        buffer = io.BytesIO()
+        np.savez(buffer, raw=np.stack(raw), weights=np.stack(weights))
+        atomic_write_bytes(self.file("alpha.npz"), buffer.getvalue())
+        atomic_write_text(self.file("alpha_raw.csv"), table_csv(raw[-1]))
+        atomic_write_text(self.file("alpha_weights.csv"), table_csv(weights[-1]))
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        atomic_write_text(self.file("summary.json"), json.dumps(summary, indent=2) + "\n")
+
+
+def _fmt(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.6g}"
+
+
+def table_csv(table: np.ndarray) -> str:
+    """An [8, 6] table as CSV: header j1..j6, one row per block i, 4 decimals."""
+    lines = ["i," + ",".join(f"j{j}" for j in range(1, table.shape[1] + 1))]
+    for i, row in enumerate(table, start=1):
+        lines.append(f"{i}," + ",".join(f"{v:.4f}" for v in row))
+    return "\n".join(lines) + "\n"
+
+
+def read_table_csv(path: str | os.PathLike) -> np.ndarray:
+    """Read a table written by :func:`table_csv` back into an [8, 6] array."""
+    return np.loadtxt(path, delimiter=",", skiprows=1)[:, 1:]
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, float]]:
+    with open(Path(run_dir) / "metrics.csv", newline="") as f:
+        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def read_json(run_dir: str | os.PathLike, name: str) -> dict[str, Any]:
+    path = Path(run_dir) / name
+    if not path.exists():
+        raise RunDirError(f"{path} does not exist: is {run_dir} a finished vggdarts run? "
+                          "Run the search (notebook 01 or `python -m vggdarts search`) first.")
+    return json.loads(path.read_text())

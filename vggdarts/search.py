@@ -1,0 +1,185 @@
+"""DARTS search of the shortcut weights alpha: bilevel optimisation on two halves of the training set.
+
+Each iteration:
+  1. alpha step on a batch of the *alpha* half (Adam on alpha only);
+       order=first:  grad = dL_val(w, alpha)/dalpha  (no weight gradients computed)
+       order=second: DARTS's unrolled gradient of L_val(w - lr * dL_train/dw, alpha),
+                     Hessian-vector product by finite differences (eps = 0.01 / ||grad||)
+  2. weight step on a batch of the *weights* half (SGD on the network weights only).
+After each epoch: evaluate on the alpha half (val) and the test set, record alpha,
+checkpoint.  Rerunning into the same run directory resumes after the last epoch.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import SearchConfig
+from .data import load_dataset, split_in_two, stratified_subset
+from .rundir import RunDir, RunDirError, read_json
+from .supernet import SuperNet
+from .training import EpochLoop, Meter, evaluate, make_batches, progress, resolve_device, sgd_and_schedule
+
+log = logging.getLogger("vggdarts")
+
+
+# ----------------------------------------------------------------------------- the two steps
+
+def alpha_step_first_order(model: SuperNet, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Accumulate dL_val/dalpha into alpha.grad; the weights get no gradient (the cheap half)."""
+    loss = F.cross_entropy(model(x), y)
+    loss.backward(inputs=model.arch_parameters())
+    return loss.detach()
+
+
+def alpha_step_second_order(model: SuperNet, w_opt: torch.optim.SGD, x_train, y_train, x_val, y_val):
+    """Set alpha.grad to DARTS's unrolled gradient (eq. 7-8 of Liu et al. 2019).
+
+    The virtual step w' = w - lr * (momentum * buf + dL_train/dw + wd * w) is the
+    step SGD would take next (gradient clipping aside).  Weights and BN running
+    statistics are restored afterwards: only alpha.grad changes."""
+    alpha, weights = model.arch_parameters(), model.weight_parameters()
+    group = w_opt.param_groups[0]
+    lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
+    saved_weights = [p.detach().clone() for p in weights]
+    saved_buffers = [b.clone() for b in model.buffers()]
+
+    grads = torch.autograd.grad(F.cross_entropy(model(x_train), y_train), weights)
+    with torch.no_grad():  # w -> w'
+        for p, g in zip(weights, grads):
+            step = g + wd * p
+            buf = w_opt.state.get(p, {}).get("momentum_buffer")
+            if buf is not None:
+                step = step + momentum * buf
+            p.sub_(lr * step)
+
+    loss_val = F.cross_entropy(model(x_val), y_val)
+    grads = torch.autograd.grad(loss_val, alpha + weights)
+    d_alpha, d_weights = grads[: len(alpha)], grads[len(alpha):]
+
+    eps = 0.01 / torch.cat([g.flatten() for g in d_weights]).norm()
+
+    def alpha_grad_at(sign: float):  # dL_train(w + sign * eps * dw', alpha)/dalpha
+        with torch.no_grad():
+            for p, w0, v in zip(weights, saved_weights, d_weights):
+                p.copy_(w0 + sign * eps * v)
+        return torch.autograd.grad(F.cross_entropy(model(x_train), y_train), alpha)
+
+    g_plus, g_minus = alpha_grad_at(+1.0), alpha_grad_at(-1.0)
+    with torch.no_grad():
+        for p, w0 in zip(weights, saved_weights):
+            p.copy_(w0)
+        for b, b0 in zip(model.buffers(), saved_buffers):
+            b.copy_(b0)
+    for a, da, gp, gm in zip(alpha, d_alpha, g_plus, g_minus):
+        a.grad = da - lr * (gp - gm) / (2 * eps)
+    return loss_val.detach()
+
+
+def weight_step(model: SuperNet, w_opt: torch.optim.SGD, x, y, meter: Meter, grad_clip: float = 0.0) -> None:
+    """One SGD step on the network weights; alpha gets no gradient."""
+    weights = model.weight_parameters()
+    w_opt.zero_grad(set_to_none=True)
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    meter.add(loss.detach(), logits.detach(), y)  # stops on a NaN loss before the weights change
+    loss.backward(inputs=weights)
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(weights, grad_clip)
+    w_opt.step()
+
+
+# ----------------------------------------------------------------------------- the job
+
+def search(config: SearchConfig, run_dir: str | Path) -> dict:
+    """Run (or resume) a search into ``run_dir``; returns the summary."""
+    config.validate()
+    run = RunDir(run_dir, "search", config)
+    ckpt = run.load_checkpoint()
+    if ckpt is not None and len(ckpt["history"]) >= config.epochs and run.file("summary.json").exists():
+        log.info("run %s is already complete (%d epochs)", run.path, config.epochs)
+        return read_json(run.path, "summary.json")
+
+    device = resolve_device(config.device)
+    data = load_dataset(config.dataset, config.data_root)
+    torch.manual_seed(config.seed)
+    used = stratified_subset(data.train_y, config.train_subset, config.seed)
+    w_part, a_part = split_in_two(data.train_y[used], config.seed)
+    w_idx, a_idx = used[w_part], used[a_part]
+    test_idx = stratified_subset(data.test_y, config.test_subset, seed=0)
+
+    w_batches = make_batches(data, data.train_x[w_idx], data.train_y[w_idx], config, device, train=True)
+    a_batches = make_batches(data, data.train_x[a_idx], data.train_y[a_idx], config, device, train=True,
+                             seed_offset=1)
+    a_eval = make_batches(data, data.train_x[a_idx], data.train_y[a_idx], config, device, train=False)
+    test = make_batches(data, data.test_x[test_idx], data.test_y[test_idx], config, device, train=False)
+
+    model = SuperNet(config.width, len(data.classes), config.relaxation)
+    model = model.to(device, memory_format=torch.channels_last)
+    w_opt, sched = sgd_and_schedule(model.weight_parameters(), config)
+    a_opt = torch.optim.Adam(model.arch_parameters(), lr=config.alpha_lr,
+                             betas=(config.alpha_beta1, config.alpha_beta2), weight_decay=config.alpha_weight_decay)
+    loop = EpochLoop(run, config, w_opt, sched)
+    alpha_raw: list[np.ndarray] = []
+    alpha_w: list[np.ndarray] = []
+    if ckpt is not None:
+        if not (torch.equal(ckpt["split_weights"], w_idx) and torch.equal(ckpt["split_alpha"], a_idx)):
+            raise RunDirError(f"{run.path}: the data split differs from the checkpoint's (was the data set "
+                              "changed?). Nothing was changed; use a new --run-dir.")
+        model.load_state_dict(ckpt["model"])
+        w_opt.load_state_dict(ckpt["w_opt"])
+        a_opt.load_state_dict(ckpt["a_opt"])
+        sched.load_state_dict(ckpt["sched"])
+        torch.set_rng_state(ckpt["rng_cpu"])
+        loop.history, loop.elapsed = list(ckpt["history"]), float(ckpt["elapsed"])
+        alpha_raw = [a.numpy() for a in ckpt["alpha_raw"]]
+        alpha_w = [a.numpy() for a in ckpt["alpha_weights"]]
+        log.info("resuming %s after epoch %d", run.path, len(loop.history))
+    run.write_config(data.name, extra={"n_weights_split": len(w_idx), "n_alpha_split": len(a_idx),
+                                       "n_test": len(test_idx), "device_used": str(device)})
+    if data.is_stand_in:
+        log.warning("dataset is %s: numbers from this run say nothing about CIFAR-10", data.name)
+
+    def train_epoch(epoch: int):
+        meter = Meter()
+        update_alpha = epoch >= config.warmup_epochs
+        pairs = zip(w_batches.epoch(epoch), a_batches.epoch(epoch, batches=len(w_batches)))
+        for (xw, yw), (xa, ya) in progress(pairs, len(w_batches), f"search {epoch + 1}/{config.epochs}",
+                                           config.progress):
+            if update_alpha:
+                a_opt.zero_grad(set_to_none=True)
+                if config.order == "first":
+                    alpha_step_first_order(model, xa, ya)
+                else:
+                    alpha_step_second_order(model, w_opt, xw, yw, xa, ya)
+                a_opt.step()
+            weight_step(model, w_opt, xw, yw, meter, config.grad_clip)
+        return meter.loss, meter.acc
+
+    def evaluate_epoch():
+        (val_loss, val_acc), (test_loss, test_acc) = evaluate(model, a_eval), evaluate(model, test)
+        return dict(val_loss=val_loss, val_acc=val_acc, test_loss=test_loss, test_acc=test_acc)
+
+    def record_alpha():
+        alpha_raw.append(model.alpha.detach().cpu().double().numpy().copy())
+        alpha_w.append(model.edge_weights().detach().cpu().double().numpy().copy())
+
+    def state():
+        record_alpha()
+        return {"model": model.state_dict(), "w_opt": w_opt.state_dict(), "a_opt": a_opt.state_dict(),
+                "sched": sched.state_dict(), "split_weights": w_idx, "split_alpha": a_idx,
+                "alpha_raw": torch.from_numpy(np.stack(alpha_raw)),
+                "alpha_weights": torch.from_numpy(np.stack(alpha_w))}
+
+    started = time.time()
+    loop.run_epochs(train_epoch, evaluate_epoch, state, after_epoch=lambda: run.write_alpha(alpha_raw, alpha_w))
+    summary = loop.summary(data.name, job="search", session_seconds=time.time() - started)
+    run.write_summary(summary)
+    log.info("search done: best test acc %.2f%% (epoch %d), final %.2f%%, on %s -> %s", summary["best_test_acc"],
+             summary["best_test_epoch"], summary["final_test_acc"], data.name, run.path)
+    return summary

@@ -1,0 +1,197 @@
+"""VGG11-BN with weighted shortcuts between its conv blocks: the search space.
+
+Block i (i = 1..8) of VGG11 is Conv3x3-BN(-ReLU), with a 2x2 max-pool after
+blocks 1, 2, 4, 6, 8.  Every block i >= 3 may receive shortcuts from the
+outputs x_j of earlier blocks j = 1..i-2 (a shortcut skips at least one block):
+
+    x_i = pool_i( ReLU( ConvBn_i(x_{i-1}) + sum_j w_ij * shortcut_ij(x_j) ) )      (1)
+
+    x_{i-1} --> Conv3x3 --> BN --(+)--> ReLU --> [MaxPool 2x2] --> x_i
+                                 ^
+    x_j -----> shortcut_ij ---->(x w_ij)      for every candidate j <= i-2
+
+* The ReLU comes *after* the sum, as in ResNet, so a shortcut can carry
+  negative pre-activations into the block.  Pooling belongs to the block: x_j is
+  the pooled output of block j, and the sum lives at the resolution of
+  ConvBn_i's output (that of x_{i-1}).
+* shortcut_ij adapts x_j to that shape: identity when shapes match, average
+  pooling when x_j is larger, then 1x1 conv + BN when the channels differ.
+* In the search, w_i = relaxation(alpha_i) over block i's candidates (softmax by
+  default): 21 candidate edges in all; alpha is one [8, 6] parameter laid out as
+  the study's tables (row = destination i, column = source j; non-candidates 0).
+* With a fixed 0/1 ``mask`` instead, the same module is a plain network with
+  exactly the masked shortcuts (weight 1) and no alpha: a derived architecture.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VGG11_CHANNELS = (64, 128, 256, 256, 512, 512, 512, 512)
+POOL_AFTER = (1, 2, 4, 6, 8)  # blocks followed by a 2x2 max-pool
+N_BLOCKS, N_SOURCES = 8, 6  # the alpha table: rows i = 1..8, columns j = 1..6
+
+
+def candidate_mask() -> torch.Tensor:
+    """Bool [8, 6]: True where source j may feed block i (j <= i - 2). 21 cells."""
+    i = torch.arange(1, N_BLOCKS + 1).view(-1, 1)
+    j = torch.arange(1, N_SOURCES + 1).view(1, -1)
+    return j <= i - 2
+
+
+def candidate_edges() -> list[tuple[int, int]]:
+    """The 21 candidate edges as (source j, destination i), 1-based, sorted by i then j."""
+    return [(j + 1, i + 1) for i, j in candidate_mask().nonzero().tolist()]
+
+
+# ----------------------------------------------------------------------------- relaxations
+
+def softmax_relaxation(alpha: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    """Row-wise softmax over each block's candidates; 0 elsewhere (rows without candidates are 0)."""
+    logits = alpha.masked_fill(~candidates, float("-inf"))
+    has_candidates = candidates.any(dim=1, keepdim=True)  # blocks 1, 2 have none
+    logits = torch.where(has_candidates, logits, torch.zeros_like(alpha))  # avoid all -inf rows (NaN)
+    return torch.softmax(logits, dim=1) * candidates
+
+
+# name -> fn(alpha [8, 6], candidates bool [8, 6]) -> edge weights [8, 6]
+RELAXATIONS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "softmax": softmax_relaxation,
+}
+
+
+# ----------------------------------------------------------------------------- modules
+
+def block_shapes(width: float) -> list[tuple[int, int]]:
+    """(channels, spatial size) of each block's output x_1..x_8 for 32x32 input."""
+    shapes, size = [], 32
+    for i, c in enumerate(scaled_channels(width), start=1):
+        size = size // 2 if i in POOL_AFTER else size
+        shapes.append((c, size))
+    return shapes
+
+
+def scaled_channels(width: float) -> list[int]:
+    return [max(1, round(c * width)) for c in VGG11_CHANNELS]
+
+
+class ConvBn(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, kernel: int):
+        super().__init__(nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(c_out))
+
+
+def make_shortcut(src: tuple[int, int], dst: tuple[int, int]) -> nn.Module:
+    """Adapt a (channels, size) source tensor to a (channels, size) destination."""
+    (c_src, s_src), (c_dst, s_dst) = src, dst
+    layers: list[nn.Module] = []
+    if s_src != s_dst:
+        layers.append(nn.AvgPool2d(s_src // s_dst))
+    if c_src != c_dst:
+        layers.append(ConvBn(c_src, c_dst, 1))
+    return nn.Sequential(*layers) if layers else nn.Identity()
+
+
+class SuperNet(nn.Module):
+    """VGG11-BN whose blocks 3..8 sum weighted shortcuts from earlier blocks, eq. (1).
+
+    ``mask=None``: the search supernet, edge weights = relaxation(alpha).
+    ``mask`` = 0/1 [8, 6]: a fixed architecture with exactly those shortcuts.
+    """
+
+    def __init__(self, width: float = 1.0, num_classes: int = 10, relaxation: str = "softmax",
+                 mask: torch.Tensor | None = None):
+        super().__init__()
+        channels, shapes = scaled_channels(width), block_shapes(width)
+        self.candidates: torch.Tensor
+        self.register_buffer("candidates", candidate_mask(), persistent=False)
+        if mask is None:
+            self.relaxation = relaxation
+            self.alpha = nn.Parameter(torch.zeros(N_BLOCKS, N_SOURCES))  # alpha starts at zero
+            edges = self.candidates
+        else:
+            mask = torch.as_tensor(mask).bool()
+            check_mask(mask)
+            self.relaxation, self.alpha = None, None
+            self.register_buffer("mask", mask.float())
+            edges = mask
+        # sources[i-1] = the j's that feed block i; shortcuts["j_i"] adapts x_j to block i
+        self.sources = [[j + 1 for j in edges[i].nonzero().flatten().tolist()] for i in range(N_BLOCKS)]
+        self.blocks = nn.ModuleList()
+        self.pools = nn.ModuleList()
+        self.shortcuts = nn.ModuleDict()
+        c_in = 3
+        for i, c in enumerate(channels, start=1):
+            self.blocks.append(ConvBn(c_in, c, 3))
+            self.pools.append(nn.MaxPool2d(2) if i in POOL_AFTER else nn.Identity())
+            dst = (c, shapes[i - 2][1] if i >= 2 else 32)  # ConvBn_i's output: x_{i-1}'s size
+            for j in self.sources[i - 1]:
+                self.shortcuts[f"{j}_{i}"] = make_shortcut(shapes[j - 1], dst)
+            c_in = c
+        self.classifier = nn.Linear(channels[-1], num_classes)
+
+    def edge_weights(self) -> torch.Tensor:
+        """w [8, 6]: w[i-1, j-1] is the weight of shortcut j -> i."""
+        if self.alpha is None:
+            return self.mask
+        return RELAXATIONS[self.relaxation](self.alpha, self.candidates)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.edge_weights()
+        outputs: list[torch.Tensor] = []  # x_1 .. x_8
+        for i, (conv_bn, pool) in enumerate(zip(self.blocks, self.pools), start=1):
+            h = conv_bn(x)  # ConvBn_i(x_{i-1})
+            for j in self.sources[i - 1]:  # + sum_j w_ij * shortcut_ij(x_j)
+                h = h + w[i - 1, j - 1] * self.shortcuts[f"{j}_{i}"](outputs[j - 1])
+            x = pool(F.relu(h))
+            outputs.append(x)
+        return self.classifier(torch.flatten(x, 1))
+
+    # -- parameter groups: alpha vs network weights
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [] if self.alpha is None else [self.alpha]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        return [p for name, p in self.named_parameters() if name != "alpha"]
+
+
+def check_mask(mask: torch.Tensor) -> None:
+    """A valid architecture mask is [8, 6], 0/1, and only uses candidate edges."""
+    if tuple(mask.shape) != (N_BLOCKS, N_SOURCES):
+        raise ValueError(f"mask must be 8x6 (rows = block i, columns = source j), got {tuple(mask.shape)}")
+    bad = mask.bool() & ~candidate_mask()
+    if bad.any():
+        cells = [(i + 1, j + 1) for i, j in bad.nonzero().tolist()]
+        raise ValueError(f"mask has shortcuts that skip no block (need j <= i-2): (i, j) = {cells}")
+
+
+def count_macs(model: nn.Module, image_size: int = 32) -> int:
+    """Multiply-accumulates of one forward pass on one image (convolutions and linear layers)."""
+    macs = 0
+
+    def hook(module, inputs, output):
+        nonlocal macs
+        if isinstance(module, nn.Conv2d):
+            kernel = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            macs += output.numel() * kernel
+        elif isinstance(module, nn.Linear):
+            macs += output.numel() * module.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    was_training = model.training
+    try:
+        model.eval()
+        p = next(model.parameters())
+        with torch.no_grad():
+            model(torch.zeros(1, 3, image_size, image_size, device=p.device, dtype=p.dtype))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return macs
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p is not getattr(model, "alpha", None))
