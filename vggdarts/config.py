@@ -120,7 +120,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         # seconds: tests and a first look
         "smoke": dict(width=0.125, epochs=2, train_subset=512, test_subset=256, eval_batch_size=256),
         # about 25 minutes on a 2-core CPU: full data, quarter width
-        "cpu": dict(width=0.25, epochs=20),
+        "cpu": dict(width=0.25, epochs=50),
         # exactly the study's setup
         "paper": dict(),
     },

@@ -1,0 +1,142 @@
+"""Benchmark: search-step cost relative to a plain training step, data-handling share, matmul rate.
+
+All numbers come from one process on one supernet, so their ratios are
+meaningful on a noisy shared machine.  Prints a table and writes JSON.
+
+    .venv/bin/python benchmarks/bench_search.py --width 1 --out benchmarks/results/cpu-width1.json
+
+Targets (issue 2): first-order step <= 1.6x plain, second-order <= 4.5x plain,
+data handling <= 5% of the step, plain step at width 1 >= 55% of the fp32 matmul rate.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from vggdarts.data import Batches, synthetic_dataset
+from vggdarts.search import alpha_step_first_order, alpha_step_second_order, weight_step
+from vggdarts.supernet import SuperNet, count_macs
+from vggdarts.training import Meter, resolve_device
+
+
+def matmul_gflops(device: torch.device, n: int = 2048, seconds: float = 3.0) -> float:
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b
+    reps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        reps += 1
+    _sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_steps(fn, batches, steps: int, warmup: int, device) -> float:
+    """Seconds per call of fn(batch_w, batch_a), median over ``steps`` timed calls."""
+    stream = batches.epoch(0, batches=2 * (steps + warmup) + 2)
+    times = []
+    for k in range(warmup + steps):
+        bw, ba = next(stream), next(stream)
+        _sync(device)
+        start = time.perf_counter()
+        fn(bw, ba)
+        _sync(device)
+        if k >= warmup:
+            times.append(time.perf_counter() - start)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default="")
+    args = p.parse_args()
+    device = resolve_device(args.device)
+    torch.manual_seed(0)
+
+    data = synthetic_dataset(n_train=4096, n_test=10)
+    mean, std = data.mean_std
+    batches = Batches(data.train_x, data.train_y, args.batch_size, mean=mean, std=std, augment=True,
+                      shuffle=True, device=device)
+    model = SuperNet(args.width).to(device, memory_format=torch.channels_last)
+    w_opt = torch.optim.SGD(model.weight_parameters(), lr=0.01, momentum=0.9)
+    a_opt = torch.optim.Adam(model.arch_parameters(), lr=0.005, betas=(0.5, 0.999))
+    meter = Meter()
+
+    def plain(bw, ba):
+        weight_step(model, w_opt, *bw, meter)
+
+    def first(bw, ba):
+        a_opt.zero_grad(set_to_none=True)
+        alpha_step_first_order(model, *ba)
+        a_opt.step()
+        weight_step(model, w_opt, *bw, meter)
+
+    def second(bw, ba):
+        a_opt.zero_grad(set_to_none=True)
+        alpha_step_second_order(model, w_opt, *bw, *ba)
+        a_opt.step()
+        weight_step(model, w_opt, *bw, meter)
+
+    def data_only(bw, ba):  # what the data path costs per search step: two augmented batches
+        return bw, ba
+
+    gflops = matmul_gflops(device)
+    t = {name: time_steps(fn, batches, args.steps, args.warmup, device)
+         for name, fn in [("plain", plain), ("first", first), ("second", second)]}
+    # data handling: producing the two batches one search step consumes
+    stream = batches.epoch(1, batches=2 * 50)
+    start = time.perf_counter()
+    for _ in range(50):
+        next(stream), next(stream)
+    _sync(device)
+    t_data = (time.perf_counter() - start) / 50
+    macs = count_macs(model)
+    train_gflop_per_img = 3 * 2 * macs / 1e9  # forward + backward (2x forward)
+    plain_gflops = train_gflop_per_img * args.batch_size / t["plain"]
+
+    b = args.batch_size
+    result = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "threads": torch.get_num_threads(), "torch": torch.__version__, "width": args.width, "batch_size": b,
+        "matmul_gflops": gflops,
+        "plain_img_s": b / t["plain"], "first_order_img_s": b / t["first"], "second_order_img_s": b / t["second"],
+        "first_over_plain": t["first"] / t["plain"], "second_over_plain": t["second"] / t["plain"],
+        "data_share_of_first_order_step": t_data / t["first"],
+        "supernet_macs_per_img": macs, "plain_step_gflops": plain_gflops,
+        "plain_over_matmul": plain_gflops / gflops,
+    }
+    print(f"device {result['device']}, {result['threads']} threads, torch {result['torch']}, "
+          f"width {args.width}, batch {b}")
+    print(f"fp32 matmul                 {gflops:8.1f} GFLOP/s")
+    print(f"plain step                  {result['plain_img_s']:8.1f} img/s  "
+          f"({plain_gflops:.1f} GFLOP/s = {100 * result['plain_over_matmul']:.0f}% of matmul; target >= 55% at width 1)")
+    print(f"first-order search step     {result['first_order_img_s']:8.1f} img/s  "
+          f"{result['first_over_plain']:.2f}x plain (target <= 1.6x)")
+    print(f"second-order search step    {result['second_order_img_s']:8.1f} img/s  "
+          f"{result['second_over_plain']:.2f}x plain (target <= 4.5x)")
+    print(f"data handling               {1000 * t_data:8.2f} ms/step = "
+          f"{100 * result['data_share_of_first_order_step']:.1f}% of a first-order step (target <= 5%)")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
