@@ -1,4 +1,14 @@
-"""Command line: ``python -m vggdarts search --preset NAME --run-dir DIR [--set key=value ...]``."""
+"""Command line for scripts and batch jobs.
+
+    python -m vggdarts search   --preset NAME --run-dir DIR [--set key=value ...]
+    python -m vggdarts derive   --search-run DIR --method NAME --out MASK.json [--k 6] [--level X] [--seed S]
+    python -m vggdarts retrain  --arch MASK.json --preset NAME --run-dir DIR [--set key=value ...]
+    python -m vggdarts compare  --search-run DIR --out DIR --preset NAME [--seeds 0 1 2] [--methods ...]
+    python -m vggdarts notebooks --preset NAME --run-dir DIR
+
+User errors (bad parameter, missing data, foreign run directory, corrupt
+checkpoint) print one line starting with ``error:`` and exit with code 2.
+"""
 from __future__ import annotations
 
 import argparse
@@ -13,37 +23,106 @@ from .training import NonFiniteLossError, setup_logging
 USER_ERRORS = (ConfigError, DataError, RunDirError, NonFiniteLossError, FileNotFoundError, ValueError)
 
 
-def _job_parser(sub, name: str, help_text: str) -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help=help_text)
-    p.add_argument("--preset", default="smoke", choices=sorted(PRESETS[name]),
-                   help="smoke (seconds), cpu (about 25 min on 2 cores), paper (the study's setup)")
-    p.add_argument("--run-dir", required=True, help="output folder; rerun into it to resume")
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit code 2 (argparse's own convention)
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _job_args(p: argparse.ArgumentParser, job: str) -> None:
+    p.add_argument("--preset", default="smoke", choices=sorted(PRESETS[job]),
+                   help="smoke (seconds), cpu (quarter width, for a 2-core CPU), paper (the study's setup)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, e.g. --set epochs=3 --set dataset=PATH")
-    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vggdarts", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    _job_parser(sub, "search", "DARTS search of shortcut weights alpha")
+    parser = _Parser(prog="python -m vggdarts", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("search", help="DARTS search of the shortcut weights alpha")
+    _job_args(p, "search")
+    p.add_argument("--run-dir", required=True, help="output folder; rerun into it to resume")
+
+    p = sub.add_parser("derive", help="derive an architecture (8x6 shortcut mask) from a search run")
+    p.add_argument("--search-run", required=True)
+    p.add_argument("--method", required=True, choices=("argmax", "threshold", "topk", "perturbation", "none",
+                                                         "all", "resnet", "random"))
+    p.add_argument("--out", required=True, help="mask JSON to write")
+    p.add_argument("--k", type=int, default=6, help="topk: number of shortcuts")
+    p.add_argument("--level", type=float, default=None, help="threshold: keep weights above this (default 1/n)")
+    p.add_argument("--seed", type=int, default=0, help="random: which sample")
+    p.add_argument("--val-images", type=int, default=5000, help="perturbation: alpha-half images to score on")
+    p.add_argument("--finetune-steps", type=int, default=0, help="perturbation: fine-tune steps between decisions")
+
+    p = sub.add_parser("retrain", help="train a derived architecture from scratch")
+    _job_args(p, "retrain")
+    p.add_argument("--arch", required=True, help="mask JSON written by `derive`")
+    p.add_argument("--run-dir", required=True, help="output folder; rerun into it to resume")
+
+    p = sub.add_parser("compare", help="derive by every method, retrain each with several seeds, tabulate")
+    _job_args(p, "retrain")
+    p.add_argument("--search-run", required=True)
+    p.add_argument("--out", required=True, help="sweep folder; rerun to skip finished and resume interrupted runs")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--methods", nargs="+", default=None)
+    p.add_argument("--k", type=int, default=6)
+    p.add_argument("--finetune-steps", type=int, default=0)
+
+    p = sub.add_parser("notebooks", help="run notebooks 01 -> 02 -> 03 (-> 04) with papermill")
+    p.add_argument("--preset", default="smoke", help="parameter file notebooks/params/PRESET.yaml")
+    p.add_argument("--run-dir", required=True, help="where the search and the executed notebooks go")
+    p.add_argument("--notebooks", nargs="+", default=None, help="which notebooks (default: those the preset lists)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     setup_logging()
     try:
-        if args.command == "search":
-            from .search import search
-
-            config = make_config("search", args.preset, parse_assignments(args.overrides))
-            search(config, args.run_dir)
-        return 0
+        return _run(args)
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         logging.getLogger("vggdarts").warning("interrupted; rerun the same command to resume")
         return 130
+
+
+def _run(args) -> int:
+    if args.command == "search":
+        from .search import search
+
+        search(make_config("search", args.preset, parse_assignments(args.overrides)), args.run_dir)
+    elif args.command == "retrain":
+        from .retrain import retrain
+
+        overrides = {**parse_assignments(args.overrides), "arch": args.arch}
+        retrain(make_config("retrain", args.preset, overrides), args.run_dir)
+    elif args.command == "derive":
+        from . import compare, derive
+
+        if args.method == "perturbation":
+            mask, extra = compare.derive_perturbation(args.search_run, args.val_images, args.finetune_steps)
+            params = {"val_images": extra.pop("val_images"), "finetune_steps": extra.pop("finetune_steps")}
+        else:
+            from .rundir import read_table_csv
+
+            weights = read_table_csv(f"{args.search_run}/alpha_weights.csv")
+            params = {"topk": {"k": args.k}, "threshold": {"level": args.level},
+                      "random": {"seed": args.seed}}.get(args.method, {})
+            mask, extra = derive.derive_from_weights(args.method, weights, **params), {}
+        derive.save_mask(args.out, mask, args.method, params, run=args.search_run, extra=extra)
+        print(derive.format_mask(mask))
+    elif args.command == "compare":
+        from . import compare
+
+        methods = tuple(args.methods) if args.methods else compare.DEFAULT_METHODS
+        rows = compare.sweep(args.search_run, args.out, args.preset, tuple(args.seeds), methods,
+                             parse_assignments(args.overrides), topk_k=args.k,
+                             perturb_finetune_steps=args.finetune_steps)
+        print(compare.markdown_table(compare.aggregate(rows)))
+    elif args.command == "notebooks":
+        from .batch import run_notebooks
+
+        return run_notebooks(args.preset, args.run_dir, args.notebooks)
+    return 0

@@ -161,7 +161,7 @@ def search(config: SearchConfig, run_dir: str | Path) -> dict:
             weight_step(model, w_opt, xw, yw, meter, config.grad_clip)
         return meter.loss, meter.acc
 
-    def evaluate_epoch():
+    def evaluate_epoch(epoch: int):
         (val_loss, val_acc), (test_loss, test_acc) = evaluate(model, a_eval), evaluate(model, test)
         return dict(val_loss=val_loss, val_acc=val_acc, test_loss=test_loss, test_acc=test_acc)
 
@@ -178,8 +178,39 @@ def search(config: SearchConfig, run_dir: str | Path) -> dict:
 
     started = time.time()
     loop.run_epochs(train_epoch, evaluate_epoch, state, after_epoch=lambda: run.write_alpha(alpha_raw, alpha_w))
-    summary = loop.summary(data.name, job="search", session_seconds=time.time() - started)
+    best_test, best_val = loop.best("test_acc"), loop.best("val_acc")
+    summary = {"job": "search", "dataset_used": data.name, "best_test_acc": best_test["test_acc"],
+               "best_test_epoch": best_test["epoch"], "final_test_acc": loop.history[-1]["test_acc"],
+               "best_val_acc": best_val["val_acc"], "best_val_epoch": best_val["epoch"],
+               "test_acc_at_best_val": best_val["test_acc"], **loop.timing(),
+               "session_seconds": time.time() - started}
     run.write_summary(summary)
     log.info("search done: best test acc %.2f%% (epoch %d), final %.2f%%, on %s -> %s", summary["best_test_acc"],
              summary["best_test_epoch"], summary["final_test_acc"], data.name, run.path)
     return summary
+
+
+def load_search_run(run_dir: str | Path, device: str = "auto"):
+    """A finished (or interrupted) search: (config, dataset, supernet with its trained weights, split indices).
+
+    The split is recomputed from the recorded config and checked against the
+    checkpoint's, so derivation methods see exactly the search's alpha half."""
+    from .config import config_from_dict
+
+    run_dir = Path(run_dir)
+    record = read_json(run_dir, "config.json")
+    config = config_from_dict("search", record)
+    config.device, config.progress = device, False
+    ckpt = RunDir(run_dir, "search", config).load_checkpoint()
+    if ckpt is None:
+        raise RunDirError(f"{run_dir} has no checkpoint.pt; run or resume the search first")
+    data = load_dataset(config.dataset, config.data_root)
+    used = stratified_subset(data.train_y, config.train_subset, config.seed)
+    w_part, a_part = split_in_two(data.train_y[used], config.seed)
+    w_idx, a_idx = used[w_part], used[a_part]
+    if not torch.equal(ckpt["split_alpha"], a_idx):
+        raise RunDirError(f"{run_dir}: the data split differs from the checkpoint's (was the data set changed?)")
+    model = SuperNet(config.width, len(data.classes), config.relaxation)
+    model.load_state_dict(ckpt["model"])
+    model = model.to(resolve_device(device), memory_format=torch.channels_last)
+    return config, data, model, w_idx, a_idx

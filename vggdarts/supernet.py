@@ -24,6 +24,7 @@ outputs x_j of earlier blocks j = 1..i-2 (a shortcut skips at least one block):
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Callable
 
 import torch
@@ -106,6 +107,7 @@ class SuperNet(nn.Module):
         super().__init__()
         channels, shapes = scaled_channels(width), block_shapes(width)
         self.candidates: torch.Tensor
+        self._override: torch.Tensor | None = None
         self.register_buffer("candidates", candidate_mask(), persistent=False)
         if mask is None:
             self.relaxation = relaxation
@@ -134,9 +136,20 @@ class SuperNet(nn.Module):
 
     def edge_weights(self) -> torch.Tensor:
         """w [8, 6]: w[i-1, j-1] is the weight of shortcut j -> i."""
+        if self._override is not None:
+            return self._override
         if self.alpha is None:
             return self.mask
         return RELAXATIONS[self.relaxation](self.alpha, self.candidates)
+
+    @contextmanager
+    def edge_weights_overridden(self, weights: torch.Tensor):
+        """Use fixed edge weights instead of relaxation(alpha) inside the block (for derivation)."""
+        previous, self._override = self._override, weights.detach().to(self.candidates.device)
+        try:
+            yield self
+        finally:
+            self._override = previous
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.edge_weights()

@@ -117,7 +117,7 @@ class EpochLoop:
     """Runs epochs ``start..epochs-1`` of a job, checkpointing after each.
 
     ``train_epoch(epoch) -> (train_loss, train_acc)`` trains one epoch;
-    ``evaluate_epoch() -> dict`` returns val/test losses and accuracies;
+    ``evaluate_epoch(epoch) -> dict`` returns val/test losses and accuracies;
     ``state() -> dict`` is what the checkpoint needs besides the history;
     ``after_epoch()`` writes job-specific artifacts (alpha files)."""
 
@@ -128,14 +128,14 @@ class EpochLoop:
     history: list[dict[str, float]] = field(default_factory=list)
     elapsed: float = 0.0  # wall seconds of earlier sessions of this run
 
-    def run_epochs(self, train_epoch: Callable[[int], tuple[float, float]], evaluate_epoch: Callable[[], dict],
+    def run_epochs(self, train_epoch: Callable[[int], tuple[float, float]], evaluate_epoch: Callable[[int], dict],
                    state: Callable[[], dict], after_epoch: Callable[[], None] = lambda: None) -> None:
         for epoch in range(len(self.history), self.config.epochs):
             started = time.time()
             lr = self.optimizer.param_groups[0]["lr"]
             train_loss, train_acc = train_epoch(epoch)
             self.scheduler.step()
-            row = dict(epoch=epoch + 1, train_loss=train_loss, train_acc=train_acc, **evaluate_epoch(), lr=lr)
+            row = dict(epoch=epoch + 1, train_loss=train_loss, train_acc=train_acc, **evaluate_epoch(epoch), lr=lr)
             row["seconds"] = time.time() - started
             self.history.append({k: row[k] for k in METRIC_COLUMNS})
             self.elapsed += row["seconds"]
@@ -148,20 +148,12 @@ class EpochLoop:
                      epoch + 1, self.config.epochs, train_loss, train_acc, row["val_loss"], row["val_acc"],
                      row["test_loss"], row["test_acc"], lr, row["seconds"])
 
-    def summary(self, dataset_used: str, **extra) -> dict[str, Any]:
-        h = self.history
-        best_test = max(h, key=lambda r: r["test_acc"])
-        best_val = max(h, key=lambda r: r["val_acc"])
-        return {
-            "dataset_used": dataset_used,
-            "epochs_done": len(h),
-            "best_test_acc": best_test["test_acc"],
-            "best_test_epoch": best_test["epoch"],
-            "final_test_acc": h[-1]["test_acc"],
-            "best_val_acc": best_val["val_acc"],
-            "best_val_epoch": best_val["epoch"],
-            "test_acc_at_best_val": best_val["test_acc"],
-            "mean_epoch_seconds": sum(r["seconds"] for r in h) / len(h),
-            "wall_seconds": self.elapsed,
-            **extra,
-        }
+    def best(self, column: str) -> dict[str, float]:
+        """The history row with the highest finite value of ``column``."""
+        rows = [r for r in self.history if math.isfinite(r[column])]
+        return max(rows, key=lambda r: r[column]) if rows else {k: float("nan") for k in METRIC_COLUMNS}
+
+    def timing(self) -> dict[str, float]:
+        return {"epochs_done": len(self.history),
+                "mean_epoch_seconds": sum(r["seconds"] for r in self.history) / max(len(self.history), 1),
+                "wall_seconds": self.elapsed}

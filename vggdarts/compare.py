@@ -1,0 +1,145 @@
+"""The study's result: derive an architecture by every method, retrain each with several seeds, compare.
+
+``derive_all`` writes one mask JSON per method into ``OUT/archs/``;
+``sweep`` retrains every (method, seed) into ``OUT/<method>/seed<k>/`` — a finished
+run is skipped, an interrupted one resumes — and ``collect`` gathers their
+summaries into ``OUT/comparison.csv``.  Methods choose on the search's alpha half
+(validation data) only; each trained network's test accuracy is read once.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import derive
+from .config import make_config
+from .rundir import read_json, read_table_csv
+from .training import evaluate, make_batches
+
+log = logging.getLogger("vggdarts")
+DEFAULT_METHODS = ("argmax", "threshold", "topk", "perturbation", "none", "all", "resnet", "random")
+
+
+def derive_perturbation(search_run: str | Path, val_images: int = 5000, finetune_steps: int = 0,
+                        device: str = "auto") -> tuple[np.ndarray, dict[str, Any]]:
+    """Perturbation-based selection on the search's supernet, measured on (part of) its alpha half."""
+    from .data import stratified_subset
+    from .search import load_search_run, weight_step
+    from .training import Meter
+
+    config, data, model, w_idx, a_idx = load_search_run(search_run, device)
+    device_ = next(model.parameters()).device
+    pick = a_idx[stratified_subset(data.train_y[a_idx], val_images, seed=0)]
+    val = make_batches(data, data.train_x[pick], data.train_y[pick], config, device_, train=False)
+
+    def val_accuracy() -> float:
+        return evaluate(model, val)[1]
+
+    finetune = None
+    if finetune_steps > 0:
+        train = make_batches(data, data.train_x[w_idx], data.train_y[w_idx], config, device_, train=True)
+        opt = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=config.momentum)
+        rounds = iter(range(10_000))
+
+        def finetune() -> None:
+            model.train()
+            for x, y in train.epoch(10_000 + next(rounds), batches=finetune_steps):
+                weight_step(model, opt, x, y, Meter(), config.grad_clip)
+
+    mask, records = derive.perturbation(model, val_accuracy, finetune)
+    return mask, {"val_images": len(pick), "finetune_steps": finetune_steps, "measurements": records}
+
+
+def derive_all(search_run: str | Path, out_dir: str | Path, methods=DEFAULT_METHODS, seeds=(0, 1, 2),
+               topk_k: int = 6, threshold_level: float | None = None, perturb_val_images: int = 5000,
+               perturb_finetune_steps: int = 0, device: str = "auto") -> dict[str, Path]:
+    """Write ``OUT/archs/<name>.json`` for every method (``random``: one per seed). Existing files are kept."""
+    weights = read_table_csv(Path(search_run) / "alpha_weights.csv")
+    archs = Path(out_dir) / "archs"
+    paths: dict[str, Path] = {}
+    for method in methods:
+        names = [f"random{s}" for s in seeds] if method == "random" else [method]
+        for name in names:
+            path = archs / f"{name}.json"
+            paths[name] = path
+            if path.exists():
+                continue
+            params: dict[str, Any] = {}
+            extra: dict[str, Any] = {}
+            if method == "perturbation":
+                mask, extra = derive_perturbation(search_run, perturb_val_images, perturb_finetune_steps, device)
+                params = {"val_images": extra.pop("val_images"), "finetune_steps": extra.pop("finetune_steps")}
+            else:
+                params = {"topk": {"k": topk_k}, "threshold": {"level": threshold_level},
+                          "random": {"seed": int(name[6:]) if method == "random" else 0}}.get(method, {})
+                mask = derive.derive_from_weights(method, weights, **params)
+            derive.save_mask(path, mask, method, params, run=str(search_run), extra=extra)
+            log.info("%s: %d shortcuts\n%s", name, int(mask.sum()), derive.format_mask(mask))
+    return paths
+
+
+def sweep(search_run: str | Path, out_dir: str | Path, preset: str = "cpu", seeds=(0, 1, 2),
+          methods=DEFAULT_METHODS, overrides: dict[str, Any] | None = None, **derive_options) -> list[dict]:
+    """Derive, then retrain every (method, seed); restartable.  Returns the collected rows."""
+    from .retrain import retrain
+
+    search_cfg = read_json(search_run, "config.json")
+    base = {"dataset": search_cfg["dataset"], "data_root": search_cfg["data_root"]}
+    base.update(overrides or {})
+    paths = derive_all(search_run, out_dir, methods, seeds, **derive_options)
+    for seed in seeds:  # seed-major: an interrupted sweep has every method at some seeds
+        for name, path in paths.items():
+            if name.startswith("random") and name != f"random{seed}":
+                continue
+            label = "random" if name.startswith("random") else name
+            config = make_config("retrain", preset, {**base, "arch": str(path), "seed": seed})
+            retrain(config, Path(out_dir) / label / f"seed{seed}")
+    return collect(out_dir)
+
+
+def collect(out_dir: str | Path) -> list[dict]:
+    """Rows (method, seed, test_acc, ...) of every finished retrain under ``out_dir``; writes comparison.csv."""
+    rows = []
+    for summary_file in sorted(Path(out_dir).glob("*/seed*/summary.json")):
+        s = read_json(summary_file.parent, "summary.json")
+        rows.append({"method": summary_file.parent.parent.name, "seed": s["seed"], "test_acc": s["test_acc"],
+                     "final_val_acc": s["final_val_acc"], "n_shortcuts": s["n_shortcuts"], "params": s["params"],
+                     "macs": s["macs"], "epochs": s["epochs_done"], "dataset": s["dataset_used"]})
+    if rows:
+        with open(Path(out_dir) / "comparison.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return rows
+
+
+def aggregate(rows: list[dict]) -> list[dict]:
+    """Mean and sample std of test accuracy per method, with parameters and MACs (mean over seeds)."""
+    out = []
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in rows if r["method"] == method]
+        acc = np.array([r["test_acc"] for r in mine], dtype=float)
+        out.append({"method": method, "n": len(mine), "test_acc_mean": float(acc.mean()),
+                    "test_acc_std": float(acc.std(ddof=1)) if len(acc) > 1 else math.nan,
+                    "val_acc_mean": float(np.mean([r["final_val_acc"] for r in mine])),
+                    "n_shortcuts": float(np.mean([r["n_shortcuts"] for r in mine])),
+                    "params_M": float(np.mean([r["params"] for r in mine])) / 1e6,
+                    "macs_M": float(np.mean([r["macs"] for r in mine])) / 1e6})
+    return sorted(out, key=lambda r: -r["test_acc_mean"])
+
+
+def markdown_table(summary: list[dict]) -> str:
+    lines = ["| method | runs | test acc % (mean ± std) | val acc % | shortcuts | params (M) | MACs (M) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in summary:
+        std = "" if math.isnan(r["test_acc_std"]) else f" ± {r['test_acc_std']:.2f}"
+        lines.append(f"| {r['method']} | {r['n']} | {r['test_acc_mean']:.2f}{std} | {r['val_acc_mean']:.2f} | "
+                     f"{r['n_shortcuts']:.0f} | {r['params_M']:.3f} | {r['macs_M']:.1f} |")
+    return "\n".join(lines)

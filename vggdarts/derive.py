@@ -1,0 +1,184 @@
+"""From alpha to an architecture: each method returns an 8x6 0/1 shortcut mask.
+
+Rows are destination blocks i = 1..8, columns source blocks j = 1..6, as in the
+alpha tables; only the 21 candidate cells (j <= i-2) can be 1.
+
+Alpha-based methods read the relaxed edge weights w (rows sum to 1):
+
+* ``argmax``     one shortcut into each block 3..8: its strongest source (ties: smallest j).
+* ``threshold``  every edge whose weight is above ``level`` (default: above uniform, 1/n
+                 for a block with n candidates); may keep nothing.
+* ``topk``       the k strongest edges overall, ranked by weight relative to uniform
+                 (w * n), so blocks with many candidates are not penalised; k > 21 keeps all.
+* ``perturbation`` one shortcut per block chosen by how much the supernet's validation
+                 accuracy drops when the edge is removed (Wang et al., ICLR 2021), greedily
+                 block by block, optionally fine-tuning the supernet between decisions.
+
+Baselines: ``none`` (plain VGG11), ``all`` (all 21), ``resnet`` (i-2 -> i),
+``random`` (one random source per block, seeded).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .supernet import N_BLOCKS, N_SOURCES, candidate_mask, check_mask
+
+log = logging.getLogger("vggdarts")
+CANDIDATES = candidate_mask().numpy()
+ALPHA_METHODS = ("argmax", "threshold", "topk", "perturbation")
+BASELINES = ("none", "all", "resnet", "random")
+
+
+def _rows_with_candidates():
+    return [i for i in range(N_BLOCKS) if CANDIDATES[i].any()]
+
+
+def _check_weights(weights) -> np.ndarray:
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (N_BLOCKS, N_SOURCES):
+        raise ValueError(f"edge weights must be 8x6, got {w.shape}")
+    return np.where(CANDIDATES, w, -np.inf)  # non-candidates can never be chosen
+
+
+def argmax(weights) -> np.ndarray:
+    w = _check_weights(weights)
+    mask = np.zeros((N_BLOCKS, N_SOURCES), dtype=bool)
+    for i in _rows_with_candidates():
+        mask[i, int(np.argmax(w[i]))] = True  # np.argmax takes the first of ties: the smallest j
+    return mask
+
+
+def threshold(weights, level: float | None = None) -> np.ndarray:
+    w = _check_weights(weights)
+    n = CANDIDATES.sum(axis=1, keepdims=True).clip(min=1)
+    cut = 1.0 / n if level is None else np.full_like(w, level)
+    return CANDIDATES & (w > cut)
+
+
+def topk(weights, k: int) -> np.ndarray:
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    w = _check_weights(weights)
+    score = w * CANDIDATES.sum(axis=1, keepdims=True)  # weight relative to uniform
+    order = np.argsort(-score, axis=None, kind="stable")[: min(k, int(CANDIDATES.sum()))]
+    mask = np.zeros(N_BLOCKS * N_SOURCES, dtype=bool)
+    mask[order] = True
+    return mask.reshape(N_BLOCKS, N_SOURCES) & CANDIDATES
+
+
+def none() -> np.ndarray:
+    return np.zeros((N_BLOCKS, N_SOURCES), dtype=bool)
+
+
+def all_edges() -> np.ndarray:
+    return CANDIDATES.copy()
+
+
+def resnet() -> np.ndarray:
+    mask = none()
+    for i in _rows_with_candidates():
+        mask[i, i - 2] = True  # 0-based: block i+1 takes a shortcut from block i-1
+    return mask
+
+
+def random_mask(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    mask = none()
+    for i in _rows_with_candidates():
+        mask[i, rng.choice(np.flatnonzero(CANDIDATES[i]))] = True
+    return mask
+
+
+def perturbation(model, val_accuracy: Callable[[], float], finetune: Callable[[], None] | None = None,
+                 order: list[int] | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Greedy perturbation-based selection on a trained supernet.
+
+    For each block (``order``: 0-based rows, default 3..8 in turn), every still
+    undecided candidate edge into it is removed in turn (weight set to 0, others
+    unchanged) and ``val_accuracy()`` measured; the edge whose removal costs the
+    most accuracy is kept (weight 1) and the block's other edges are removed.
+    ``finetune()``, if given, trains the supernet's weights briefly after each
+    decision.  Returns the mask and a log of every measurement."""
+    weights = model.edge_weights().detach().clone()
+    records = []
+    for i in order or _rows_with_candidates():
+        with model.edge_weights_overridden(weights):
+            base = val_accuracy()
+        drops = {}
+        for j in np.flatnonzero(CANDIDATES[i]):
+            trial = weights.clone()
+            trial[i, j] = 0.0
+            with model.edge_weights_overridden(trial):
+                drops[int(j)] = base - val_accuracy()
+        keep = max(drops, key=lambda j: (drops[j], -j))  # largest drop; ties: smallest j
+        records.append({"block": i + 1, "base_acc": base,
+                        "drop_by_source": {j + 1: d for j, d in drops.items()}, "kept_source": keep + 1})
+        log.info("perturbation: block %d keeps source %d (val acc drops %s)", i + 1, keep + 1,
+                 ", ".join(f"j{j + 1}: {d:+.2f}" for j, d in drops.items()))
+        weights[i] = 0.0
+        weights[i, keep] = 1.0
+        if finetune is not None:
+            with model.edge_weights_overridden(weights):
+                finetune()
+    return (weights > 0).cpu().numpy() & CANDIDATES, records
+
+
+def derive_from_weights(method: str, weights, **params) -> np.ndarray:
+    """Masks for every method that needs only the relaxed weights (or nothing)."""
+    simple: dict[str, Callable[..., np.ndarray]] = {
+        "argmax": lambda: argmax(weights), "threshold": lambda: threshold(weights, params.get("level")),
+        "topk": lambda: topk(weights, int(params.get("k", 6))), "none": none, "all": all_edges,
+        "resnet": resnet, "random": lambda: random_mask(int(params.get("seed", 0))),
+    }
+    if method not in simple:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(ALPHA_METHODS + BASELINES)}")
+    return simple[method]()
+
+
+# ----------------------------------------------------------------------------- mask files
+
+def format_mask(mask) -> str:
+    """The mask as the study's 8x6 table (1 = shortcut j -> i)."""
+    mask = np.asarray(mask, dtype=bool)
+    lines = ["i\\j " + " ".join(f"{j:>2}" for j in range(1, N_SOURCES + 1))]
+    for i in range(N_BLOCKS):
+        cells = [(" 1" if mask[i, j] else " 0") if CANDIDATES[i, j] else " ." for j in range(N_SOURCES)]
+        lines.append(f"{i + 1:>3} " + " ".join(cells))
+    return "\n".join(lines)
+
+
+def save_mask(path: str | Path, mask, method: str, params: dict | None = None, run: str = "",
+              extra: dict | None = None) -> Path:
+    mask = np.asarray(mask, dtype=bool)
+    check_mask(torch.from_numpy(mask))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    edges = [[int(j) + 1, int(i) + 1] for i, j in zip(*np.nonzero(mask))]
+    record = {"method": method, "params": params or {}, "run": str(run), "mask": mask.astype(int).tolist(),
+              "edges_source_to_block": edges, "n_shortcuts": len(edges), **(extra or {})}
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def load_mask(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read a mask JSON; a clear ValueError if it is missing or malformed."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"architecture file {path} does not exist; make one with "
+                                "`python -m vggdarts derive --search-run DIR --method argmax --out FILE`")
+    try:
+        record = json.loads(path.read_text())
+        mask = np.asarray(record["mask"], dtype=int)
+        if not np.isin(mask, (0, 1)).all():
+            raise ValueError("mask entries must be 0 or 1")
+        check_mask(torch.from_numpy(mask))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path} is not a valid architecture file ({err}); expected JSON with an 8x6 0/1 "
+                         "'mask' (rows i = 1..8, columns j = 1..6, only j <= i-2)") from None
+    return mask.astype(bool), record
