@@ -37,8 +37,12 @@ def alpha_step_first_order(model: SuperNet, x: torch.Tensor, y: torch.Tensor) ->
     return loss.detach()
 
 
-def alpha_step_second_order(model: SuperNet, w_opt: torch.optim.SGD, x_train, y_train, x_val, y_val):
+def alpha_step_second_order(model: SuperNet, w_opt: torch.optim.SGD, x_train, y_train, x_val, y_val,
+                            fd_scale: float = 0.01):
     """Set alpha.grad to DARTS's unrolled gradient (eq. 7-8 of Liu et al. 2019).
+
+    The Hessian-vector product is a central difference with eps = fd_scale / ||v||
+    (DARTS's 0.01: large enough for float32, accurate to O(eps^2) on smooth losses).
 
     The virtual step w' = w - lr * (momentum * buf + dL_train/dw + wd * w) is the
     step SGD would take next (gradient clipping aside).  Weights and BN running
@@ -62,7 +66,7 @@ def alpha_step_second_order(model: SuperNet, w_opt: torch.optim.SGD, x_train, y_
     grads = torch.autograd.grad(loss_val, alpha + weights)
     d_alpha, d_weights = grads[: len(alpha)], grads[len(alpha):]
 
-    eps = 0.01 / torch.cat([g.flatten() for g in d_weights]).norm()
+    eps = fd_scale / torch.cat([g.flatten() for g in d_weights]).norm()
 
     def alpha_grad_at(sign: float):  # dL_train(w + sign * eps * dw', alpha)/dalpha
         with torch.no_grad():
