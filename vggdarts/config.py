@@ -126,7 +126,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "retrain": {
         "smoke": dict(width=0.125, epochs=2, train_subset=768, val_size=256, test_subset=256, eval_batch_size=256),
-        "cpu": dict(width=0.25, epochs=10),
+        "cpu": dict(width=0.25, epochs=8),
         "paper": dict(width=1.0, epochs=200),
     },
 }

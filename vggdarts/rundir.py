@@ -148,7 +148,7 @@ class RunDir:
 
 
 def _fmt(value: float) -> str:
-    return str(value) if isinstance(value, int) else f"{value:.6g}"
+    return str(value) if isinstance(value, int) else repr(float(value))  # exact round trip
 
 
 def table_csv(table: np.ndarray) -> str:
