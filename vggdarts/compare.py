@@ -9,6 +9,7 @@ summaries into ``OUT/comparison.csv``.  Methods choose on the search's alpha hal
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 from pathlib import Path
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 from . import derive
 from .config import make_config
 from .rundir import read_json, read_table_csv
-from .training import evaluate, make_batches
+from .training import NonFiniteLossError, evaluate, make_batches
 
 log = logging.getLogger("vggdarts")
 DEFAULT_METHODS = ("argmax", "threshold", "topk", "perturbation", "none", "all", "resnet", "random")
@@ -100,7 +101,15 @@ def sweep(search_run: str | Path, out_dir: str | Path, preset: str = "cpu", seed
                 continue
             label = "random" if name.startswith("random") else name
             config = make_config("retrain", preset, {**base, "arch": str(path), "seed": seed})
-            retrain(config, Path(out_dir) / label / f"seed{seed}")
+            run_dir = Path(out_dir) / label / f"seed{seed}"
+            if (run_dir / "failed.json").exists():
+                continue  # diverged before: deterministic, so not retried
+            try:
+                retrain(config, run_dir)
+            except NonFiniteLossError as err:  # a diverged architecture is a result, not a crash of the sweep
+                log.warning("%s seed %d diverged: %s", label, seed, err)
+                failed = {"job": "retrain", "seed": seed, "arch_method": label, "status": "diverged", "error": str(err)}
+                (run_dir / "failed.json").write_text(json.dumps(failed, indent=2) + "\n")
     return collect(out_dir)
 
 
@@ -109,9 +118,18 @@ def collect(out_dir: str | Path) -> list[dict]:
     rows = []
     for summary_file in sorted(Path(out_dir).glob("*/seed*/summary.json")):
         s = read_json(summary_file.parent, "summary.json")
-        rows.append({"method": summary_file.parent.parent.name, "seed": s["seed"], "test_acc": s["test_acc"],
-                     "final_val_acc": s["final_val_acc"], "n_shortcuts": s["n_shortcuts"], "params": s["params"],
-                     "macs": s["macs"], "epochs": s["epochs_done"], "dataset": s["dataset_used"]})
+        rows.append({"method": summary_file.parent.parent.name, "seed": s["seed"], "status": "ok",
+                     "test_acc": s["test_acc"], "final_val_acc": s["final_val_acc"], "n_shortcuts": s["n_shortcuts"],
+                     "params": s["params"], "macs": s["macs"], "epochs": s["epochs_done"],
+                     "dataset": s["dataset_used"]})
+    for failed_file in sorted(Path(out_dir).glob("*/seed*/failed.json")):
+        if (failed_file.parent / "summary.json").exists():
+            continue
+        f = read_json(failed_file.parent, "failed.json")
+        c = read_json(failed_file.parent, "config.json")
+        rows.append({"method": failed_file.parent.parent.name, "seed": f["seed"], "status": f["status"],
+                     "test_acc": math.nan, "final_val_acc": math.nan, "n_shortcuts": int(np.sum(c["arch_mask"])),
+                     "params": math.nan, "macs": math.nan, "epochs": c["epochs"], "dataset": c["dataset_used"]})
     if rows:
         with open(Path(out_dir) / "comparison.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -121,18 +139,19 @@ def collect(out_dir: str | Path) -> list[dict]:
 
 
 def aggregate(rows: list[dict]) -> list[dict]:
-    """Mean and sample std of test accuracy per method, with parameters and MACs (mean over seeds)."""
+    """Mean and sample std of test accuracy per method over its finished runs, with parameters and MACs;
+    ``failed`` counts runs that diverged."""
     out = []
     for method in dict.fromkeys(r["method"] for r in rows):
-        mine = [r for r in rows if r["method"] == method]
-        acc = np.array([r["test_acc"] for r in mine], dtype=float)
-        out.append({"method": method, "n": len(mine), "test_acc_mean": float(acc.mean()),
+        everything = [r for r in rows if r["method"] == method]
+        ok = [r for r in everything if r["status"] == "ok"]
+        mean = lambda key: float(np.mean([r[key] for r in ok])) if ok else math.nan  # noqa: E731
+        acc = np.array([r["test_acc"] for r in ok], dtype=float)
+        out.append({"method": method, "n": len(ok), "failed": len(everything) - len(ok), "test_acc_mean": mean("test_acc"),
                     "test_acc_std": float(acc.std(ddof=1)) if len(acc) > 1 else math.nan,
-                    "val_acc_mean": float(np.mean([r["final_val_acc"] for r in mine])),
-                    "n_shortcuts": float(np.mean([r["n_shortcuts"] for r in mine])),
-                    "params_M": float(np.mean([r["params"] for r in mine])) / 1e6,
-                    "macs_M": float(np.mean([r["macs"] for r in mine])) / 1e6})
-    return sorted(out, key=lambda r: -r["test_acc_mean"])
+                    "val_acc_mean": mean("final_val_acc"), "n_shortcuts": float(everything[0]["n_shortcuts"]),
+                    "params_M": mean("params") / 1e6, "macs_M": mean("macs") / 1e6})
+    return sorted(out, key=lambda r: -r["test_acc_mean"] if not math.isnan(r["test_acc_mean"]) else math.inf)
 
 
 def markdown_table(summary: list[dict]) -> str:
@@ -140,6 +159,7 @@ def markdown_table(summary: list[dict]) -> str:
              "|---|---|---|---|---|---|---|"]
     for r in summary:
         std = "" if math.isnan(r["test_acc_std"]) else f" ± {r['test_acc_std']:.2f}"
-        lines.append(f"| {r['method']} | {r['n']} | {r['test_acc_mean']:.2f}{std} | {r['val_acc_mean']:.2f} | "
+        runs = f"{r['n']}" + (f" ({r['failed']} diverged)" if r["failed"] else "")
+        lines.append(f"| {r['method']} | {runs} | {r['test_acc_mean']:.2f}{std} | {r['val_acc_mean']:.2f} | "
                      f"{r['n_shortcuts']:.0f} | {r['params_M']:.3f} | {r['macs_M']:.1f} |")
     return "\n".join(lines)

@@ -65,7 +65,7 @@ def topk(weights, k: int) -> np.ndarray:
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
     w = _check_weights(weights)
-    score = w * CANDIDATES.sum(axis=1, keepdims=True)  # weight relative to uniform
+    score = np.where(CANDIDATES, w * CANDIDATES.sum(axis=1, keepdims=True), -np.inf)  # weight relative to uniform
     order = np.argsort(-score, axis=None, kind="stable")[: min(k, int(CANDIDATES.sum()))]
     mask = np.zeros(N_BLOCKS * N_SOURCES, dtype=bool)
     mask[order] = True

@@ -20,7 +20,9 @@ outputs x_j of earlier blocks j = 1..i-2 (a shortcut skips at least one block):
   default): 21 candidate edges in all; alpha is one [8, 6] parameter laid out as
   the study's tables (row = destination i, column = source j; non-candidates 0).
 * With a fixed 0/1 ``mask`` instead, the same module is a plain network with
-  exactly the masked shortcuts (weight 1) and no alpha: a derived architecture.
+  exactly the masked shortcuts and no alpha: a derived architecture.  The k
+  shortcuts into one block are averaged (weight 1/k each), keeping the search's
+  per-block budget (softmax weights sum to 1); one shortcut has weight 1, as in ResNet.
 """
 from __future__ import annotations
 
@@ -117,7 +119,9 @@ class SuperNet(nn.Module):
             mask = torch.as_tensor(mask).bool()
             check_mask(mask)
             self.relaxation, self.alpha = None, None
-            self.register_buffer("mask", mask.float())
+            # the k shortcuts into a block share weight 1/k: the same per-block budget as the softmax
+            # relaxation (weights sum to 1); a single shortcut has weight 1, as in ResNet
+            self.register_buffer("fixed_weights", mask.float() / mask.float().sum(1, keepdim=True).clamp(min=1))
             edges = mask
         # sources[i-1] = the j's that feed block i; shortcuts["j_i"] adapts x_j to block i
         self.sources = [[j + 1 for j in edges[i].nonzero().flatten().tolist()] for i in range(N_BLOCKS)]
@@ -139,7 +143,7 @@ class SuperNet(nn.Module):
         if self._override is not None:
             return self._override
         if self.alpha is None:
-            return self.mask
+            return self.fixed_weights
         return RELAXATIONS[self.relaxation](self.alpha, self.candidates)
 
     @contextmanager

@@ -1,0 +1,43 @@
+# Two commands on a fresh machine (each creates .venv and installs on first use):
+#   make run  [PRESET=smoke|cpu|paper] [RUN_DIR=runs/PRESET]   the study: notebooks 01 -> 04 via papermill
+#   make test                                                   the test suite (what CI runs)
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+PRESET  ?= smoke
+RUN_DIR ?= runs/$(PRESET)
+SHARED_CIFAR := ../shared/data/cifar10-jpeg.tar.gz
+
+.PHONY: run test data figures bench clean-venv
+
+$(BIN)/.installed: requirements.txt pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+# Link the offline CIFAR-10 JPEG copy into data/ (ignored by git) when it is beside the checkout.
+data:
+	@mkdir -p data
+	@if [ -f $(SHARED_CIFAR) ] && [ ! -e data/cifar10-jpeg.tar.gz ]; then \
+		ln -s ../$(SHARED_CIFAR) data/cifar10-jpeg.tar.gz && echo "linked $(SHARED_CIFAR) -> data/"; fi
+	@ls data/cifar10-jpeg.tar.gz >/dev/null 2>&1 || ls data/cifar-10-batches-py >/dev/null 2>&1 || \
+		echo "note: no CIFAR-10 under data/; dataset=auto will fall back to scikit-learn digits (see README)"
+
+run: $(BIN)/.installed data
+	$(BIN)/python -m vggdarts notebooks --preset $(PRESET) --run-dir $(RUN_DIR)
+
+test: $(BIN)/.installed data
+	$(BIN)/python -m pytest -q tests --nbval-lax notebooks
+
+# The committed study figures in figures/, from the cpu-preset run (see README).
+figures: $(BIN)/.installed
+	$(BIN)/python -m vggdarts figures --run-dir runs/search-cpu --compare-dir runs/compare-cpu --out figures
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench_search.py --width 1 --out benchmarks/results/cpu-width1.json
+	$(BIN)/python benchmarks/bench_search.py --width 0.25 --out benchmarks/results/cpu-width0.25.json
+
+clean-venv:
+	rm -rf $(VENV)

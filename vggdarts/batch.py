@@ -1,0 +1,60 @@
+"""Batch runs of the numbered notebooks with papermill: ``make run PRESET=...``.
+
+Parameters come from ``notebooks/params/PRESET.yaml`` (the same file works with
+``papermill -f``); each notebook receives only the parameters its ``parameters``
+cell declares.  Executed notebooks go to ``RUN_DIR/notebooks/``; a failing cell
+stops the batch with exit code 1, names the notebook and cell, and the executed
+notebook (with the error) is kept.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import yaml
+
+from .notebook import PROJECT_ROOT
+
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+DEFAULT_NOTEBOOKS = ("01_search", "02_alpha", "03_curves")
+
+
+def load_params(preset: str) -> dict:
+    path = NOTEBOOK_DIR / "params" / f"{preset}.yaml"
+    if not path.exists():
+        choices = ", ".join(sorted(p.stem for p in (NOTEBOOK_DIR / "params").glob("*.yaml")))
+        raise FileNotFoundError(f"no parameter file {path}; choose a preset with one of: {choices}")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def run_notebooks(preset: str, run_dir: str, notebooks: list[str] | None = None) -> int:
+    import papermill as pm
+
+    params = load_params(preset)
+    order = notebooks or params.pop("notebooks", None) or list(DEFAULT_NOTEBOOKS)
+    params.pop("notebooks", None)
+    run_dir_path = Path(run_dir)
+    # the whole study hangs off one folder: the search, its figures, the comparison
+    params.update(run_dir=str(run_dir_path), search_run=str(run_dir_path),
+                  figures_dir=params.get("figures_dir") or str(run_dir_path / "figures"),
+                  out_dir=params.get("out_dir") or str(run_dir_path / "compare"))
+    out_dir = run_dir_path / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in order:
+        source = NOTEBOOK_DIR / f"{name.removesuffix('.ipynb')}.ipynb"
+        if not source.exists():
+            raise FileNotFoundError(f"no notebook {source}")
+        declared = pm.inspect_notebook(str(source))
+        mine = {k: v for k, v in params.items() if k in declared}
+        target = out_dir / source.name
+        print(f"== {source.name} -> {target}  parameters {mine}", flush=True)
+        try:
+            pm.execute_notebook(str(source), str(target), parameters=mine, cwd=str(PROJECT_ROOT),
+                                kernel_name="python3", log_output=True, progress_bar=False)
+        except pm.PapermillExecutionError as err:
+            print(f"error: notebook {source.name} failed in cell {err.cell_index} (execution count "
+                  f"{err.exec_count}): {err.ename}: {err.evalue}\nThe executed notebook with the error is kept "
+                  f"at {target}.", file=sys.stderr)
+            return 1
+    print(f"done: executed notebooks in {out_dir}, figures in {params['figures_dir']}")
+    return 0

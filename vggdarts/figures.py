@@ -1,0 +1,115 @@
+"""Figures of a run directory, with provenance: what notebooks 02-04 and ``make figures`` call."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import derive, plots
+from .config import PRESETS, make_config
+from .rundir import read_json, read_metrics, read_table_csv
+from .supernet import scaled_channels
+
+IGNORED_FOR_PRESET = ("dataset", "data_root")
+
+
+def infer_preset(record: dict) -> str:
+    """The preset whose settings the recorded config matches (data location aside), else 'custom'."""
+    job = record.get("job", "search")
+    for name in PRESETS[job]:
+        overrides = {"arch": record.get("arch")} if job == "retrain" else {}
+        reference = make_config(job, name, overrides).decision_fields()
+        if all(record.get(k) == v for k, v in reference.items() if k not in IGNORED_FOR_PRESET):
+            return name
+    return "custom"
+
+
+def provenance(run_dir: str | Path) -> str:
+    """'CIFAR-10 (JPEG copy) | preset cpu | width 0.25 | 50 epochs | first-order' for titles."""
+    c = read_json(run_dir, "config.json")
+    done = len(read_metrics(run_dir)) if (Path(run_dir) / "metrics.csv").exists() else 0
+    epochs = f"{done}/{c['epochs']} epochs" if done != c["epochs"] else f"{c['epochs']} epochs"
+    parts = [c["dataset_used"], f"preset {infer_preset(c)}", f"width {c['width']:g}", epochs]
+    if c.get("job") == "search":
+        parts.append(f"{c['order']}-order DARTS")
+    return " | ".join(parts)
+
+
+def _finish(fig, out_dir, name: str, show: bool) -> list[Path]:
+    """Save a figure (PNG + PDF), then display it inline (notebooks) or just free it."""
+    paths = plots.save(fig, out_dir, name)
+    if show:
+        from .notebook import show as display
+
+        display(fig)
+    else:
+        plots.plt.close(fig)
+    return paths
+
+
+def search_figures(run_dir: str | Path, out_dir: str | Path | None = None, prefix: str = "",
+                   show: bool = False) -> dict[str, list[Path]]:
+    """Alpha heatmaps, trajectories and the Figure 1 / Figure 3 diagrams of a search run."""
+    run_dir = Path(run_dir)
+    out_dir = Path(out_dir) if out_dir is not None else run_dir / "figures"
+    info, cfg = provenance(run_dir), read_json(run_dir, "config.json")
+    raw, weights = read_table_csv(run_dir / "alpha_raw.csv"), read_table_csv(run_dir / "alpha_weights.csv")
+    history = np.load(run_dir / "alpha.npz")["weights"]
+    channels = scaled_channels(cfg["width"])
+    made = {}
+    figures = {
+        "alpha_raw_heatmap": lambda: plots.alpha_heatmap(raw, "raw", f"Raw alpha (cf. study Table 3)\n{info}"),
+        "alpha_weights_heatmap": lambda: plots.alpha_heatmap(
+            weights, "weights", f"Softmax weights of alpha (cf. study Table 2)\n{info}"),
+        "alpha_trajectories": lambda: plots.alpha_trajectories(history, f"Shortcut weights during the search\n{info}"),
+        "architecture_all_candidates": lambda: plots.architecture(
+            weights, f"All 21 candidate shortcuts, arc strength = softmax weight (cf. study Figure 1)\n{info}", channels),
+        "architecture_argmax": lambda: plots.architecture(
+            derive.argmax(weights).astype(float),
+            f"Strongest shortcut into each block 3-8 (argmax; cf. study Figure 3)\n{info}", channels),
+    }
+    for name, make in figures.items():
+        made[name] = _finish(make(), out_dir, prefix + name, show)
+    return made
+
+
+def curves_figure(run_dir: str | Path, out_dir: str | Path | None = None, prefix: str = "",
+                  show: bool = False) -> list[Path]:
+    run_dir = Path(run_dir)
+    out_dir = Path(out_dir) if out_dir is not None else run_dir / "figures"
+    fig = plots.curves(read_metrics(run_dir), f"Search accuracy and loss per epoch (cf. study Figure 2)\n"
+                                               f"{provenance(run_dir)}")
+    return _finish(fig, out_dir, prefix + "accuracy_curves", show)
+
+
+def comparison_figure(compare_dir: str | Path, out_dir: str | Path | None = None, prefix: str = "",
+                      show: bool = False) -> list[Path]:
+    from .compare import aggregate, collect
+
+    compare_dir = Path(compare_dir)
+    rows = collect(compare_dir)
+    if not rows:
+        raise FileNotFoundError(f"no finished retrains under {compare_dir}; run the comparison first")
+    first = next(compare_dir.glob("*/seed*/config.json")).parent
+    seeds = sorted({r["seed"] for r in rows})
+    title = (f"Derived architectures retrained from scratch, test accuracy over seeds {seeds}\n"
+             f"{provenance(first).rsplit(' | ', 1)[0]} | {rows[0]['epochs']} epochs each")
+    fig = plots.comparison(aggregate(rows), title)
+    return _finish(fig, Path(out_dir) if out_dir is not None else compare_dir / "figures", prefix + "comparison", show)
+
+
+def architecture_figures(compare_dir: str | Path, out_dir: str | Path | None = None, prefix: str = "",
+                         show: bool = False) -> dict[str, list[Path]]:
+    """One diagram per derived architecture (compare_dir/archs/*.json)."""
+    compare_dir = Path(compare_dir)
+    out_dir = Path(out_dir) if out_dir is not None else compare_dir / "figures"
+    made = {}
+    for path in sorted((compare_dir / "archs").glob("*.json")):
+        mask, record = derive.load_mask(path)
+        search_run = record.get("run", "")
+        info = provenance(search_run) if search_run and (Path(search_run) / "config.json").exists() else ""
+        width = read_json(search_run, "config.json")["width"] if info else 1.0
+        title = f"{path.stem}: {int(mask.sum())} shortcuts {record.get('params') or ''}\nfrom {info}"
+        fig = plots.architecture(mask.astype(float), title, scaled_channels(width))
+        made[path.stem] = _finish(fig, out_dir, f"{prefix}arch_{path.stem}", show)
+    return made

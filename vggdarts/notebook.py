@@ -1,0 +1,64 @@
+"""Small helpers the notebooks call, so that no notebook cell holds logic of its own."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .config import make_config
+from .training import setup_logging
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def setup() -> Path:
+    """Work from the project root (so run_dir/data_root mean the same in JupyterLab, nbval and
+    papermill), log one line per epoch, and return the root."""
+    if (PROJECT_ROOT / "notebooks").is_dir() and Path.cwd().resolve() == (PROJECT_ROOT / "notebooks"):
+        os.chdir(PROJECT_ROOT)
+    setup_logging()
+    return Path.cwd()
+
+
+def config(job: str, preset: str, extra: dict[str, Any] | None = None, **parameters):
+    """make_config from notebook parameters: None means 'the preset's value'; ``extra`` sets any other field."""
+    return make_config(job, preset, {**parameters, **(extra or {})})
+
+
+def show(fig) -> None:
+    """Display a figure inline (JupyterLab, papermill) and free it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        from IPython.display import display
+
+        display(fig)
+    finally:
+        plt.close(fig)
+
+
+def markdown(text: str):
+    try:
+        from IPython.display import Markdown, display
+
+        display(Markdown(text))
+    except ImportError:  # plain Python
+        print(text)
+
+
+def search_summary(run_dir: str | Path) -> str:
+    """A short Markdown summary of a search run (best test accuracy, dataset used, where it is)."""
+    from .figures import provenance
+    from .rundir import read_json
+
+    s = read_json(run_dir, "summary.json")
+    warn = ""
+    if "NOT CIFAR-10" in s["dataset_used"] or "synthetic" in s["dataset_used"]:
+        warn = f"\n\n**WARNING: this run used {s['dataset_used']}, not CIFAR-10. Its numbers say nothing about CIFAR-10.**"
+    return (f"**Search finished** ({provenance(run_dir)})\n\n"
+            f"- best test accuracy: **{s['best_test_acc']:.2f}%** (epoch {s['best_test_epoch']}); "
+            f"final {s['final_test_acc']:.2f}%\n"
+            f"- best val (alpha half) accuracy {s['best_val_acc']:.2f}% at epoch {s['best_val_epoch']} "
+            f"(test there: {s['test_acc_at_best_val']:.2f}%)\n"
+            f"- dataset actually used: {s['dataset_used']}\n"
+            f"- {s['epochs_done']} epochs, {s['mean_epoch_seconds']:.1f} s/epoch, run directory `{run_dir}`{warn}")

@@ -1,0 +1,200 @@
+"""The study's figures. Each function takes plain arrays (so it is testable on hand-made data)
+and returns a matplotlib Figure; :func:`save` writes it as PNG (160 dpi) and PDF.
+
+* :func:`alpha_heatmap`      raw alpha (diverging, centred on 0) or softmax weights (0..1),
+                              8 blocks x 6 sources, non-candidates masked, 4-decimal labels
+* :func:`alpha_trajectories` edge weight per epoch, one panel per destination block
+* :func:`architecture`       VGG blocks in a row, shortcuts as arcs (strength = weight)
+* :func:`curves`             train/val/test accuracy and loss per epoch
+* :func:`comparison`         retrained test accuracy vs parameters and MACs, per method
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch, PathPatch
+from matplotlib.path import Path as MplPath
+
+from .supernet import N_BLOCKS, N_SOURCES, POOL_AFTER, candidate_mask
+
+CANDIDATES = candidate_mask().numpy()
+DPI = 160
+
+
+def save(fig: Figure, out_dir: str | Path, name: str) -> list[Path]:
+    """Write ``name``.png and ``name``.pdf into ``out_dir``; returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.png", out / f"{name}.pdf"]
+    fig.savefig(paths[0], dpi=DPI, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    return paths
+
+
+def heatmap_data(table: np.ndarray) -> np.ma.MaskedArray:
+    """The [8, 6] table with non-candidate cells masked: exactly what alpha_heatmap draws."""
+    table = np.asarray(table, dtype=float)
+    if table.shape != (N_BLOCKS, N_SOURCES):
+        raise ValueError(f"alpha table must be 8x6, got {table.shape}")
+    return np.ma.masked_array(table, mask=~CANDIDATES)
+
+
+def alpha_heatmap(table: np.ndarray, kind: str = "raw", title: str = "") -> Figure:
+    """Heatmap of an alpha table: ``kind='raw'`` (diverging, symmetric about 0) or ``'weights'`` (0..1)."""
+    import seaborn as sns
+
+    data = heatmap_data(table)
+    if kind == "raw":
+        limit = max(float(np.abs(data).max()), 1e-4)
+        style = dict(cmap="RdBu_r", center=0.0, vmin=-limit, vmax=limit)
+        label = "raw alpha"
+    elif kind == "weights":
+        style = dict(cmap="viridis", vmin=0.0, vmax=1.0)
+        label = "softmax weight"
+    else:
+        raise ValueError("kind must be 'raw' or 'weights'")
+    fig, ax = plt.subplots(figsize=(7.2, 5.6))
+    sns.heatmap(data.filled(np.nan), mask=data.mask, annot=True, fmt=".4f", annot_kws={"size": 8.5},
+                linewidths=0.6, linecolor="white", square=False, ax=ax, cbar_kws={"label": label}, **style)
+    ax.set_facecolor("#eeeeee")  # masked (non-candidate) cells
+    ax.set_xticklabels([f"{j}" for j in range(1, N_SOURCES + 1)])
+    ax.set_yticklabels([f"{i}" for i in range(1, N_BLOCKS + 1)], rotation=0)
+    ax.set_xlabel("source block j (shortcut from x_j)")
+    ax.set_ylabel("destination block i")
+    ax.set_title(title or label, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def alpha_trajectories(weights: np.ndarray, title: str = "") -> Figure:
+    """Edge weight of every candidate per epoch; ``weights`` is [epochs, 8, 6]."""
+    weights = np.asarray(weights, dtype=float)
+    epochs = np.arange(1, len(weights) + 1)
+    fig, axes = plt.subplots(2, 3, figsize=(11, 6), sharex=True)
+    colours = plt.get_cmap("tab10")
+    for ax, i in zip(axes.flat, range(2, N_BLOCKS)):
+        n = int(CANDIDATES[i].sum())
+        for j in np.flatnonzero(CANDIDATES[i]):
+            ax.plot(epochs, weights[:, i, j], color=colours(j), lw=1.6, label=f"j={j + 1}")
+        ax.axhline(1.0 / n, color="grey", lw=0.8, ls="--")
+        ax.set_title(f"into block {i + 1} ({n} candidate{'s' if n > 1 else ''})", fontsize=9)
+        ax.set_ylim(-0.02, 1.02 if n == 1 else min(1.02, max(0.5, weights[:, i].max() * 1.15)))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2, loc="upper left", frameon=False)
+    for ax in axes[1]:
+        ax.set_xlabel("epoch")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("softmax weight")
+    fig.suptitle((title + "\n" if title else "") + "dashed: uniform weight 1/n", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def architecture(strength: np.ndarray, title: str = "", channels: Sequence[int] | None = None) -> Figure:
+    """VGG11's 8 conv blocks in a row (pools marked) with shortcuts j -> i as arcs.
+
+    ``strength`` [8, 6] in 0..1: an arc's width and opacity grow with it; 0 draws nothing.
+    Pass a 0/1 mask to draw a derived architecture."""
+    strength = np.where(CANDIDATES, np.asarray(strength, dtype=float), 0.0)
+    fig, ax = plt.subplots(figsize=(11, 4.2))
+    xs = np.arange(1, N_BLOCKS + 1) * 1.3
+    cmap = plt.get_cmap("plasma_r")
+    ax.annotate("", xy=(xs[0] - 0.42, 0), xytext=(xs[0] - 1.0, 0), arrowprops=dict(arrowstyle="->", lw=1.2))
+    ax.text(xs[0] - 1.05, 0, "input", ha="right", va="center", fontsize=9)
+    for k, x in enumerate(xs):
+        i = k + 1
+        box = FancyBboxPatch((x - 0.4, -0.35), 0.8, 0.7, boxstyle="round,pad=0.02", fc="#dde8f5", ec="#35608f")
+        ax.add_patch(box)
+        label = f"conv{i}" + (f"\n{channels[k]}" if channels is not None else "")
+        ax.text(x, 0.02, label, ha="center", va="center", fontsize=9)
+        if i in POOL_AFTER:
+            ax.text(x, -0.5, "pool", ha="center", va="top", fontsize=7.5, color="#555555")
+        nxt = xs[k + 1] - 0.42 if k + 1 < len(xs) else x + 1.0
+        ax.annotate("", xy=(nxt, 0), xytext=(x + 0.4, 0), arrowprops=dict(arrowstyle="->", lw=1.2))
+    ax.text(xs[-1] + 1.05, 0, "FC", ha="left", va="center", fontsize=9)
+    for i in range(N_BLOCKS):
+        for j in range(N_SOURCES):
+            s = strength[i, j]
+            if s <= 0:
+                continue
+            x0, x1 = xs[j] + 0.1, xs[i] - 0.1
+            height = 0.55 + 0.32 * (i - j)
+            verts = [(x0, 0.35), (x0, 0.35 + height), (x1, 0.35 + height), (x1, 0.35)]
+            path = MplPath(verts, [MplPath.MOVETO, MplPath.CURVE4, MplPath.CURVE4, MplPath.CURVE4])
+            ax.add_patch(PathPatch(path, fc="none", ec=cmap(0.15 + 0.85 * s), lw=0.6 + 4.0 * s,
+                                   alpha=0.35 + 0.65 * s))
+            ax.plot([x1], [0.35], marker="v", ms=3 + 3 * s, color=cmap(0.15 + 0.85 * s), alpha=0.35 + 0.65 * s)
+    sm = matplotlib.cm.ScalarMappable(cmap=matplotlib.colors.LinearSegmentedColormap.from_list(
+        "arc", [cmap(0.15), cmap(1.0)]), norm=matplotlib.colors.Normalize(0, 1))
+    fig.colorbar(sm, ax=ax, fraction=0.025, pad=0.01, label="shortcut weight")
+    ax.set_xlim(xs[0] - 1.6, xs[-1] + 1.5)
+    ax.set_ylim(-0.8, 0.35 + 0.55 + 0.32 * 7 + 0.3)
+    ax.set_aspect("auto")
+    ax.axis("off")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def curves(metrics: list[dict], title: str = "") -> Figure:
+    """Accuracy and loss per epoch for the train (weights half), val (alpha half) and test sets."""
+    epochs = [r["epoch"] for r in metrics]
+    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
+    styles = {"train": dict(color="#1f77b4"), "val": dict(color="#ff7f0e"), "test": dict(color="#2ca02c")}
+    names = {"train": "train (weights half)", "val": "val (alpha half)", "test": "test"}
+    for split, style in styles.items():
+        acc = [r[f"{split}_acc"] for r in metrics]
+        loss = [r[f"{split}_loss"] for r in metrics]
+        if all(math.isnan(v) for v in acc):
+            continue
+        acc_ax.plot(epochs, acc, lw=1.6, label=names[split], **style)
+        loss_ax.plot(epochs, loss, lw=1.6, label=names[split], **style)
+    finite = [r for r in metrics if not math.isnan(r["test_acc"])]
+    if finite:
+        best = max(finite, key=lambda r: r["test_acc"])
+        acc_ax.plot([best["epoch"]], [best["test_acc"]], marker="*", ms=13, color="#2ca02c", mec="black", mew=0.6,
+                    ls="none", label=f"best test {best['test_acc']:.2f}% (epoch {best['epoch']})")
+    acc_ax.set_ylabel("accuracy (%)")
+    loss_ax.set_ylabel("cross-entropy loss")
+    for ax in (acc_ax, loss_ax):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+BASELINE_STYLE = {"none": "s", "all": "D", "resnet": "^", "random": "v"}
+
+
+def comparison(summary: list[dict], title: str = "") -> Figure:
+    """Test accuracy (mean +- std over seeds) per method against parameters and MACs.
+
+    ``summary`` rows as from :func:`vggdarts.compare.aggregate`."""
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.6), sharey=True)
+    colours = plt.get_cmap("tab10")
+    for k, row in enumerate(sorted(summary, key=lambda r: r["method"])):
+        marker = BASELINE_STYLE.get(row["method"], "o")
+        std = 0.0 if math.isnan(row["test_acc_std"]) else row["test_acc_std"]
+        kind = "baseline" if row["method"] in BASELINE_STYLE else "derived"
+        for ax, x in zip(axes, (row["params_M"], row["macs_M"])):
+            ax.errorbar([x], [row["test_acc_mean"]], yerr=[std], marker=marker, ms=8, capsize=4, ls="none",
+                        color=colours(k % 10), mfc="white" if kind == "baseline" else colours(k % 10),
+                        label=f"{row['method']} ({kind}, {row['n_shortcuts']:.0f} sc, n={row['n']})")
+    axes[0].set_xlabel("parameters (M)")
+    axes[1].set_xlabel("MACs per image (M)")
+    axes[0].set_ylabel("test accuracy (%), mean ± std over seeds")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
