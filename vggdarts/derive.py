@@ -7,7 +7,8 @@ Alpha-based methods read the relaxed edge weights w (rows sum to 1):
 
 * ``argmax``     one shortcut into each block 3..8: its strongest source (ties: smallest j).
 * ``threshold``  every edge whose weight is above ``level`` (default: above uniform, 1/n
-                 for a block with n candidates); may keep nothing.
+                 for a block with n candidates; a weight equal to it up to 1e-6 is not above);
+                 may keep nothing.
 * ``topk``       the k strongest edges overall, ranked by weight relative to uniform
                  (w * n), so blocks with many candidates are not penalised; k > 21 keeps all.
 * ``perturbation`` one shortcut per block chosen by how much the supernet's validation
@@ -33,6 +34,7 @@ log = logging.getLogger("vggdarts")
 CANDIDATES = candidate_mask().numpy()
 ALPHA_METHODS = ("argmax", "threshold", "topk", "perturbation")
 BASELINES = ("none", "all", "resnet", "random")
+TIE_TOLERANCE = 1e-6  # float32 softmax of equal logits is uniform only to rounding
 
 
 def _rows_with_candidates():
@@ -58,14 +60,14 @@ def threshold(weights, level: float | None = None) -> np.ndarray:
     w = _check_weights(weights)
     n = CANDIDATES.sum(axis=1, keepdims=True).clip(min=1)
     cut = 1.0 / n if level is None else np.full_like(w, level)
-    return CANDIDATES & (w > cut)
+    return CANDIDATES & (w > cut + TIE_TOLERANCE)
 
 
 def topk(weights, k: int) -> np.ndarray:
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
     w = _check_weights(weights)
-    score = np.where(CANDIDATES, w * CANDIDATES.sum(axis=1, keepdims=True), -np.inf)  # weight relative to uniform
+    score = w * CANDIDATES.sum(axis=1, keepdims=True).clip(min=1)  # weight relative to uniform
     order = np.argsort(-score, axis=None, kind="stable")[: min(k, int(CANDIDATES.sum()))]
     mask = np.zeros(N_BLOCKS * N_SOURCES, dtype=bool)
     mask[order] = True

@@ -1,0 +1,109 @@
+"""Plotting functions on a hand-made alpha history and metrics."""
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")  # unit tests only; notebooks keep the inline backend
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vggdarts import plots
+from vggdarts.supernet import candidate_mask
+
+CAND = candidate_mask().numpy()
+
+
+def hand_history(epochs=4):
+    rng = np.random.default_rng(0)
+    raw = np.cumsum(rng.normal(0, 0.3, (epochs, 8, 6)), axis=0) * CAND
+    e = np.exp(raw) * CAND
+    weights = e / np.maximum(e.sum(-1, keepdims=True), 1e-12)
+    return raw, weights
+
+
+def _mesh(fig):
+    return fig.axes[0].collections[0]
+
+
+@pytest.mark.parametrize("kind", ["raw", "weights"])
+def test_heatmap_draws_the_table_with_non_candidates_masked(kind):
+    raw, weights = hand_history()
+    table = raw[-1] if kind == "raw" else weights[-1]
+    fig = plots.alpha_heatmap(table, kind, "t")
+    data = _mesh(fig).get_array().reshape(8, 6)
+    assert np.array_equal(np.ma.getmaskarray(data), ~CAND)
+    assert np.allclose(data.filled(np.nan)[CAND], table[CAND])
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert len(texts) == 21 and f"{table[7, 5]:.4f}" in texts
+    lo, hi = _mesh(fig).get_clim()
+    if kind == "raw":
+        assert lo == -hi and hi == pytest.approx(np.abs(table).max())
+        white, red, blue = (_mesh(fig).to_rgba(v) for v in (0.0, hi, lo))  # diverging, centred on 0
+        assert min(white[:3]) > 0.9 and red[0] > red[2] + 0.2 and blue[2] > blue[0] + 0.2
+    else:
+        assert (lo, hi) == (0.0, 1.0)
+    plots.plt.close(fig)
+
+
+def test_heatmap_refuses_wrong_shape():
+    with pytest.raises(ValueError, match="8x6"):
+        plots.alpha_heatmap(np.zeros((6, 8)))
+
+
+def test_trajectories_one_panel_per_block_one_line_per_candidate():
+    _, weights = hand_history(5)
+    fig = plots.alpha_trajectories(weights, "t")
+    panels = fig.axes
+    assert len(panels) == 6
+    for i, ax in zip(range(2, 8), panels):
+        lines = [l for l in ax.get_lines() if l.get_linestyle() == "-"]
+        assert len(lines) == CAND[i].sum()
+        assert np.allclose(lines[0].get_ydata(), weights[:, i, 0])
+    plots.plt.close(fig)
+
+
+def test_architecture_draws_one_arc_per_nonzero_edge(tmp_path):
+    strength = np.zeros((8, 6))
+    strength[4, 1] = 1.0
+    strength[7, 5] = 0.3
+    fig = plots.architecture(strength, "t", [16, 32, 64, 64, 128, 128, 128, 128])
+    arcs = [p for p in fig.axes[0].patches if type(p).__name__ == "PathPatch"]
+    boxes = [p for p in fig.axes[0].patches if type(p).__name__ == "FancyBboxPatch"]
+    assert len(arcs) == 2 and len(boxes) == 8
+    assert arcs[0].get_linewidth() > arcs[1].get_linewidth()
+    png, pdf = plots.save(fig, tmp_path, "arch")
+    assert pdf.stat().st_size > 1000
+    w, h = Image.open(png).size
+    assert w > 1200 and h > 400
+
+
+def test_curves_mark_the_best_test_accuracy():
+    metrics = [dict(epoch=e, train_loss=2 / e, train_acc=50 + e, val_loss=2.2 / e, val_acc=48 + e,
+                    test_loss=2.1 / e, test_acc=acc, lr=0.01, seconds=1.0)
+               for e, acc in zip(range(1, 5), [40.0, 55.5, 51.0, 52.0])]
+    fig = plots.curves(metrics, "t")
+    acc_ax = fig.axes[0]
+    star = [l for l in acc_ax.get_lines() if l.get_marker() == "*"]
+    assert len(star) == 1 and star[0].get_xdata()[0] == 2 and star[0].get_ydata()[0] == 55.5
+    assert "55.50%" in star[0].get_label()
+    plots.plt.close(fig)
+
+
+def test_curves_skip_splits_that_were_never_evaluated():
+    nan = math.nan
+    metrics = [dict(epoch=1, train_loss=1, train_acc=50, val_loss=nan, val_acc=nan, test_loss=nan, test_acc=nan,
+                    lr=0.1, seconds=1)]
+    fig = plots.curves(metrics)
+    assert [l.get_label() for l in fig.axes[0].get_lines()] == ["train (weights half)"]
+    plots.plt.close(fig)
+
+
+def test_comparison_plots_every_method_against_params_and_macs():
+    rows = [dict(method=m, n=3, failed=0, test_acc_mean=80 + k, test_acc_std=0.5, val_acc_mean=80, n_shortcuts=6,
+                 params_M=0.15 + 0.01 * k, macs_M=2.7) for k, m in enumerate(["argmax", "none", "resnet"])]
+    fig = plots.comparison(rows, "t")
+    labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert len(labels) == 3 and any(l.startswith("none (baseline") for l in labels)
+    plots.plt.close(fig)
