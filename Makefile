@@ -12,7 +12,6 @@ SHARED_CIFAR := ../shared/data/cifar10-jpeg.tar.gz
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@

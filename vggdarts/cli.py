@@ -4,6 +4,7 @@
     python -m vggdarts derive   --search-run DIR --method NAME --out MASK.json [--k 6] [--level X] [--seed S]
     python -m vggdarts retrain  --arch MASK.json --preset NAME --run-dir DIR [--set key=value ...]
     python -m vggdarts compare  --search-run DIR --out DIR --preset NAME [--seeds 0 1 2] [--methods ...]
+    python -m vggdarts figures  --run-dir DIR [--compare-dir DIR] [--out figures]
     python -m vggdarts notebooks --preset NAME --run-dir DIR
 
 User errors (bad parameter, missing data, foreign run directory, corrupt
@@ -68,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=6)
     p.add_argument("--finetune-steps", type=int, default=0)
 
+    p = sub.add_parser("figures", help="render a run's figures (PNG + PDF), e.g. the committed figures/")
+    p.add_argument("--run-dir", required=True, help="a search run directory")
+    p.add_argument("--compare-dir", default=None, help="a comparison folder (from `compare`), optional")
+    p.add_argument("--out", default=None, help="output folder (default: <run-dir>/figures)")
+
     p = sub.add_parser("notebooks", help="run notebooks 01 -> 02 -> 03 (-> 04) with papermill")
     p.add_argument("--preset", default="smoke", help="parameter file notebooks/params/PRESET.yaml")
     p.add_argument("--run-dir", required=True, help="where the search and the executed notebooks go")
@@ -121,6 +127,15 @@ def _run(args) -> int:
                              parse_assignments(args.overrides), topk_k=args.k,
                              perturb_finetune_steps=args.finetune_steps)
         print(compare.markdown_table(compare.aggregate(rows)))
+    elif args.command == "figures":
+        from . import figures
+
+        made = [*figures.search_figures(args.run_dir, args.out).values(), figures.curves_figure(args.run_dir, args.out)]
+        if args.compare_dir:
+            made += [figures.comparison_figure(args.compare_dir, args.out),
+                     *figures.architecture_figures(args.compare_dir, args.out).values()]
+        for paths in made:
+            print(" ".join(str(p) for p in paths))
     elif args.command == "notebooks":
         from .batch import run_notebooks
 

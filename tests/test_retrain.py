@@ -1,0 +1,84 @@
+"""Retraining derived architectures and the restartable comparison sweep."""
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from vggdarts import compare, derive
+from vggdarts.config import make_config
+from vggdarts.retrain import retrain
+from vggdarts.rundir import read_metrics
+
+
+def _config(arch, **over):
+    return make_config("retrain", "smoke", {"dataset": "synthetic", "progress": False, "arch": str(arch), **over})
+
+
+@pytest.fixture
+def resnet_arch(tmp_path):
+    return derive.save_mask(tmp_path / "resnet.json", derive.resnet(), "resnet")
+
+
+def test_retrain_reports_test_accuracy_once_at_the_end(tmp_path, resnet_arch):
+    summary = retrain(_config(resnet_arch, epochs=3), tmp_path / "r")
+    rows = read_metrics(tmp_path / "r")
+    assert [math.isnan(r["test_acc"]) for r in rows] == [True, True, False]
+    assert all(not math.isnan(r["val_acc"]) for r in rows)
+    assert summary["test_acc"] == rows[-1]["test_acc"] and summary["n_shortcuts"] == 6
+    assert summary["params"] > 0 and summary["macs"] > 0 and summary["arch_method"] == "resnet"
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["arch_mask"] == derive.resnet().astype(int).tolist()
+    assert config["n_train"] + config["n_val"] == 768 and config["n_val"] == 256
+
+
+def test_retrain_refuses_a_missing_or_bad_arch(tmp_path):
+    result = run_cli("retrain", "--arch", str(tmp_path / "nope.json"), "--run-dir", str(tmp_path / "r"))
+    assert result.returncode == 2 and "does not exist" in result.stderr and "derive" in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_derive_cli_writes_a_mask(smoke_run, tmp_path):
+    out = tmp_path / "argmax.json"
+    result = run_cli("derive", "--search-run", str(smoke_run), "--method", "argmax", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    mask, record = derive.load_mask(out)
+    weights = np.loadtxt(smoke_run / "alpha_weights.csv", delimiter=",", skiprows=1)[:, 1:]
+    assert (mask == derive.argmax(weights)).all() and record["run"] == str(smoke_run)
+    assert "i\\j" in result.stdout
+
+
+def test_sweep_is_restartable(smoke_run, tmp_path):
+    out = tmp_path / "cmp"
+    methods = ("argmax", "none", "random")
+    rows = compare.sweep(smoke_run, out, "smoke", seeds=(0, 1), methods=methods, overrides={"epochs": 1})
+    assert sorted((r["method"], r["seed"]) for r in rows) == sorted(
+        (m, s) for m in methods for s in (0, 1))
+    assert (out / "archs" / "random0.json").exists() and (out / "archs" / "random1.json").exists()
+    assert not np.array_equal(derive.load_mask(out / "archs" / "random0.json")[0],
+                              derive.load_mask(out / "archs" / "random1.json")[0])
+    finished = (out / "argmax" / "seed0" / "checkpoint.pt").stat().st_mtime_ns
+    # simulate an interrupted run: keep only its checkpoint-free start (delete summary + checkpoint)
+    interrupted = out / "none" / "seed1"
+    for name in ("summary.json", "checkpoint.pt", "metrics.csv"):
+        (interrupted / name).unlink()
+    rows2 = compare.sweep(smoke_run, out, "smoke", seeds=(0, 1), methods=methods, overrides={"epochs": 1})
+    assert (out / "argmax" / "seed0" / "checkpoint.pt").stat().st_mtime_ns == finished  # skipped
+    assert (interrupted / "summary.json").exists()
+    assert {(r["method"], r["seed"]): r["test_acc"] for r in rows2} == {(r["method"], r["seed"]): r["test_acc"]
+                                                                       for r in rows}  # same seed, same result
+    table = compare.aggregate(rows2)
+    assert {r["method"] for r in table} == set(methods) and all(r["n"] == 2 for r in table)
+    assert "| argmax | 2 |" in compare.markdown_table(table)
+
+
+def test_diverged_runs_are_reported_not_fatal(smoke_run, tmp_path):
+    out = tmp_path / "cmp"
+    rows = compare.sweep(smoke_run, out, "smoke", seeds=(0,), methods=("none", "all"),
+                         overrides={"epochs": 1, "lr": 1e12})
+    status = {r["method"]: r["status"] for r in rows}
+    assert "diverged" in status.values()
+    table = compare.aggregate(rows)
+    assert any(r["failed"] for r in table)
