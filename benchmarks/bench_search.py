@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from vggdarts.data import Batches, synthetic_dataset
 from vggdarts.search import alpha_step_first_order, alpha_step_second_order, weight_step
@@ -92,9 +91,6 @@ def main() -> None:
         alpha_step_second_order(model, w_opt, *bw, *ba)
         a_opt.step()
         weight_step(model, w_opt, *bw, meter)
-
-    def data_only(bw, ba):  # what the data path costs per search step: two augmented batches
-        return bw, ba
 
     gflops = matmul_gflops(device)
     t = {name: time_steps(fn, batches, args.steps, args.warmup, device)

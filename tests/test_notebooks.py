@@ -1,6 +1,5 @@
 """The numbered notebooks: committed clean, and run through papermill on a tiny real run."""
 import json
-from pathlib import Path
 
 import nbformat
 import numpy as np

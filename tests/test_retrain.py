@@ -1,7 +1,6 @@
 """Retraining derived architectures and the restartable comparison sweep."""
 import json
 import math
-import shutil
 
 import numpy as np
 import pytest

@@ -210,7 +210,7 @@ def _decode_folder(path: Path) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
     for split, items in splits.items():
         items.sort(key=lambda f: (index[f[1]], f[2]))
         images = np.empty((len(items), 3, 32, 32), dtype=np.uint8)
-        for n, (_, _, name, blob) in enumerate(items):
+        for n, (_, _, _, blob) in enumerate(items):
             img = Image.open(io.BytesIO(blob)).convert("RGB")
             if img.size != (32, 32):
                 img = img.resize((32, 32), Image.BILINEAR)
@@ -264,7 +264,7 @@ def stratified_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
     rank = torch.empty(len(labels), dtype=torch.float64)
     counts = torch.bincount(labels)
     start = 0
-    for c, count in enumerate(counts.tolist()):  # rank within class, scaled to [0, 1)
+    for count in counts.tolist():  # rank within class, scaled to [0, 1)
         rank[by_class[start:start + count]] = torch.arange(count, dtype=torch.float64) / max(count, 1)
         start += count
     # interleave classes: take the n smallest (rank, random tie-break)

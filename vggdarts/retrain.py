@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from .config import RetrainConfig
 from .data import load_dataset, split_in_two, stratified_subset
 from .derive import format_mask, load_mask
-from .rundir import RunDir, RunDirError, read_json
+from .rundir import RunDir, RunDirError
 from .supernet import SuperNet, count_macs, count_parameters
 from .training import EpochLoop, Meter, evaluate, make_batches, progress, resolve_device, sgd_and_schedule
 
@@ -33,9 +33,8 @@ def retrain(config: RetrainConfig, run_dir: str | Path) -> dict:
     mask, arch_record = load_mask(config.arch)
     run = RunDir(run_dir, "retrain", config)
     ckpt = run.load_checkpoint()
-    if ckpt is not None and len(ckpt["history"]) >= config.epochs and run.file("summary.json").exists():
-        log.info("run %s is already complete (%d epochs)", run.path, config.epochs)
-        return read_json(run.path, "summary.json")
+    if (done := run.finished_summary(ckpt)) is not None:
+        return done
 
     device = resolve_device(config.device)
     data = load_dataset(config.dataset, config.data_root)
@@ -56,12 +55,7 @@ def retrain(config: RetrainConfig, run_dir: str | Path) -> dict:
     opt, sched = sgd_and_schedule(model.parameters(), config)
     loop = EpochLoop(run, config, opt, sched)
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["opt"])
-        sched.load_state_dict(ckpt["sched"])
-        torch.set_rng_state(ckpt["rng_cpu"])
-        loop.history, loop.elapsed = list(ckpt["history"]), float(ckpt["elapsed"])
-        log.info("resuming %s after epoch %d", run.path, len(loop.history))
+        loop.restore(ckpt, model=model, opt=opt, sched=sched)
     run.write_config(data.name, extra={"arch_method": arch_record.get("method"), "arch_mask": mask.astype(int).tolist(),
                                        "n_train": len(train_idx), "n_val": len(val_idx), "n_test": len(test_idx),
                                        "device_used": str(device)})

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -31,6 +32,7 @@ import torch
 from . import __version__
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr", "seconds")
+log = logging.getLogger("vggdarts")
 FILES = ("config.json", "metrics.csv", "checkpoint.pt", "summary.json", "alpha.npz", "alpha_raw.csv",
          "alpha_weights.csv")
 
@@ -126,6 +128,15 @@ class RunDir:
                 f"{path} cannot be loaded ({type(err).__name__}: {str(err)[:200]}). It was left as it is. "
                 "Move or delete it to restart this run from scratch, or use a new --run-dir."
             ) from None
+
+    def finished_summary(self, checkpoint: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The summary of a run that already did all its epochs; None while there is work left."""
+        if checkpoint is None or len(checkpoint["history"]) < self.config.epochs:
+            return None
+        if not self.file("summary.json").exists():
+            return None
+        log.info("run %s is already complete (%d epochs)", self.path, self.config.epochs)
+        return read_json(self.path, "summary.json")
 
     # -- human-readable artifacts
     def write_metrics(self, rows: list[dict[str, float]]) -> None:

@@ -105,9 +105,8 @@ def search(config: SearchConfig, run_dir: str | Path) -> dict:
     config.validate()
     run = RunDir(run_dir, "search", config)
     ckpt = run.load_checkpoint()
-    if ckpt is not None and len(ckpt["history"]) >= config.epochs and run.file("summary.json").exists():
-        log.info("run %s is already complete (%d epochs)", run.path, config.epochs)
-        return read_json(run.path, "summary.json")
+    if (done := run.finished_summary(ckpt)) is not None:
+        return done
 
     device = resolve_device(config.device)
     data = load_dataset(config.dataset, config.data_root)
@@ -135,15 +134,9 @@ def search(config: SearchConfig, run_dir: str | Path) -> dict:
         if not (torch.equal(ckpt["split_weights"], w_idx) and torch.equal(ckpt["split_alpha"], a_idx)):
             raise RunDirError(f"{run.path}: the data split differs from the checkpoint's (was the data set "
                               "changed?). Nothing was changed; use a new --run-dir.")
-        model.load_state_dict(ckpt["model"])
-        w_opt.load_state_dict(ckpt["w_opt"])
-        a_opt.load_state_dict(ckpt["a_opt"])
-        sched.load_state_dict(ckpt["sched"])
-        torch.set_rng_state(ckpt["rng_cpu"])
-        loop.history, loop.elapsed = list(ckpt["history"]), float(ckpt["elapsed"])
+        loop.restore(ckpt, model=model, w_opt=w_opt, a_opt=a_opt, sched=sched)
         alpha_raw = [a.numpy() for a in ckpt["alpha_raw"]]
         alpha_w = [a.numpy() for a in ckpt["alpha_weights"]]
-        log.info("resuming %s after epoch %d", run.path, len(loop.history))
     run.write_config(data.name, extra={"n_weights_split": len(w_idx), "n_alpha_split": len(a_idx),
                                        "n_test": len(test_idx), "device_used": str(device)})
     if data.is_stand_in:
@@ -163,18 +156,15 @@ def search(config: SearchConfig, run_dir: str | Path) -> dict:
                     alpha_step_second_order(model, w_opt, xw, yw, xa, ya)
                 a_opt.step()
             weight_step(model, w_opt, xw, yw, meter, config.grad_clip)
+        alpha_raw.append(model.alpha.detach().cpu().double().numpy().copy())
+        alpha_w.append(model.edge_weights().detach().cpu().double().numpy().copy())
         return meter.loss, meter.acc
 
     def evaluate_epoch(epoch: int):
         (val_loss, val_acc), (test_loss, test_acc) = evaluate(model, a_eval), evaluate(model, test)
         return dict(val_loss=val_loss, val_acc=val_acc, test_loss=test_loss, test_acc=test_acc)
 
-    def record_alpha():
-        alpha_raw.append(model.alpha.detach().cpu().double().numpy().copy())
-        alpha_w.append(model.edge_weights().detach().cpu().double().numpy().copy())
-
     def state():
-        record_alpha()
         return {"model": model.state_dict(), "w_opt": w_opt.state_dict(), "a_opt": a_opt.state_dict(),
                 "sched": sched.state_dict(), "split_weights": w_idx, "split_alpha": a_idx,
                 "alpha_raw": torch.from_numpy(np.stack(alpha_raw)),

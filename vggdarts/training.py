@@ -148,6 +148,14 @@ class EpochLoop:
                      epoch + 1, self.config.epochs, train_loss, train_acc, row["val_loss"], row["val_acc"],
                      row["test_loss"], row["test_acc"], lr, row["seconds"])
 
+    def restore(self, checkpoint: dict[str, Any], **stateful) -> None:
+        """Resume from a checkpoint: ``stateful`` maps checkpoint keys to objects with load_state_dict."""
+        for key, obj in stateful.items():
+            obj.load_state_dict(checkpoint[key])
+        torch.set_rng_state(checkpoint["rng_cpu"])
+        self.history, self.elapsed = list(checkpoint["history"]), float(checkpoint["elapsed"])
+        log.info("resuming %s after epoch %d", self.run.path, len(self.history))
+
     def best(self, column: str) -> dict[str, float]:
         """The history row with the highest finite value of ``column``."""
         rows = [r for r in self.history if math.isfinite(r[column])]
