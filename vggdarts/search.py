@@ -100,6 +100,20 @@ def weight_step(model: SuperNet, w_opt: torch.optim.SGD, x, y, meter: Meter, gra
 
 # ----------------------------------------------------------------------------- the job
 
+def search_split(data, config: SearchConfig, checkpoint: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the weights half and the alpha half (stratified, by ``config.seed``).
+
+    With a checkpoint, the split must be the one it recorded (else the data changed under the run)."""
+    used = stratified_subset(data.train_y, config.train_subset, config.seed)
+    w_part, a_part = split_in_two(data.train_y[used], config.seed)
+    w_idx, a_idx = used[w_part], used[a_part]
+    if checkpoint is not None and not (torch.equal(checkpoint["split_weights"], w_idx)
+                                       and torch.equal(checkpoint["split_alpha"], a_idx)):
+        raise RunDirError("the data split differs from the one in the run's checkpoint (was the data set changed?). "
+                          "Nothing was changed; use the original data or a new --run-dir.")
+    return w_idx, a_idx
+
+
 def search(config: SearchConfig, run_dir: str | Path) -> dict:
     """Run (or resume) a search into ``run_dir``; returns the summary."""
     config.validate()
@@ -111,9 +125,7 @@ def search(config: SearchConfig, run_dir: str | Path) -> dict:
     device = resolve_device(config.device)
     data = load_dataset(config.dataset, config.data_root)
     torch.manual_seed(config.seed)
-    used = stratified_subset(data.train_y, config.train_subset, config.seed)
-    w_part, a_part = split_in_two(data.train_y[used], config.seed)
-    w_idx, a_idx = used[w_part], used[a_part]
+    w_idx, a_idx = search_split(data, config, ckpt)
     test_idx = stratified_subset(data.test_y, config.test_subset, seed=0)
 
     w_batches = make_batches(data, data.train_x[w_idx], data.train_y[w_idx], config, device, train=True)
@@ -131,9 +143,6 @@ def search(config: SearchConfig, run_dir: str | Path) -> dict:
     alpha_raw: list[np.ndarray] = []
     alpha_w: list[np.ndarray] = []
     if ckpt is not None:
-        if not (torch.equal(ckpt["split_weights"], w_idx) and torch.equal(ckpt["split_alpha"], a_idx)):
-            raise RunDirError(f"{run.path}: the data split differs from the checkpoint's (was the data set "
-                              "changed?). Nothing was changed; use a new --run-dir.")
         loop.restore(ckpt, model=model, w_opt=w_opt, a_opt=a_opt, sched=sched)
         alpha_raw = [a.numpy() for a in ckpt["alpha_raw"]]
         alpha_w = [a.numpy() for a in ckpt["alpha_weights"]]
@@ -199,11 +208,7 @@ def load_search_run(run_dir: str | Path, device: str = "auto"):
     if ckpt is None:
         raise RunDirError(f"{run_dir} has no checkpoint.pt; run or resume the search first")
     data = load_dataset(config.dataset, config.data_root)
-    used = stratified_subset(data.train_y, config.train_subset, config.seed)
-    w_part, a_part = split_in_two(data.train_y[used], config.seed)
-    w_idx, a_idx = used[w_part], used[a_part]
-    if not torch.equal(ckpt["split_alpha"], a_idx):
-        raise RunDirError(f"{run_dir}: the data split differs from the checkpoint's (was the data set changed?)")
+    w_idx, a_idx = search_split(data, config, ckpt)
     model = SuperNet(config.width, len(data.classes), config.relaxation)
     model.load_state_dict(ckpt["model"])
     model = model.to(resolve_device(device), memory_format=torch.channels_last)
