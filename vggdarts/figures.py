@@ -65,8 +65,9 @@ def search_figures(run_dir: str | Path, out_dir: str | Path | None = None, prefi
         "architecture_all_candidates": lambda: plots.architecture(
             weights, f"All 21 candidate shortcuts, arc strength = softmax weight (cf. study Figure 1)\n{info}", channels),
         "architecture_argmax": lambda: plots.architecture(
-            derive.argmax(weights).astype(float),
-            f"Strongest shortcut into each block 3-8 (argmax; cf. study Figure 3)\n{info}", channels),
+            weights * derive.argmax(weights),
+            f"Strongest shortcut into each block 3-8 (argmax; cf. study Figure 3), arc strength = its weight\n{info}",
+            channels),
     }
     for name, make in figures.items():
         made[name] = _finish(make(), out_dir, prefix + name, show)

@@ -131,8 +131,8 @@ def architecture(strength: np.ndarray, title: str = "", channels: Sequence[int] 
             ax.add_patch(PathPatch(path, fc="none", ec=cmap(0.15 + 0.85 * s), lw=0.6 + 4.0 * s,
                                    alpha=0.35 + 0.65 * s))
             ax.plot([x1], [0.35], marker="v", ms=3 + 3 * s, color=cmap(0.15 + 0.85 * s), alpha=0.35 + 0.65 * s)
-    sm = matplotlib.cm.ScalarMappable(cmap=matplotlib.colors.LinearSegmentedColormap.from_list(
-        "arc", [cmap(0.15), cmap(1.0)]), norm=matplotlib.colors.Normalize(0, 1))
+    arc_colours = matplotlib.colors.ListedColormap(cmap(np.linspace(0.15, 1.0, 256)))  # what the arcs use
+    sm = matplotlib.cm.ScalarMappable(cmap=arc_colours, norm=matplotlib.colors.Normalize(0, 1))
     fig.colorbar(sm, ax=ax, fraction=0.025, pad=0.01, label="shortcut weight")
     ax.set_xlim(xs[0] - 1.6, xs[-1] + 1.5)
     ax.set_ylim(-0.8, 0.35 + 0.55 + 0.32 * 7 + 0.3)
