@@ -105,5 +105,5 @@ def test_comparison_plots_every_method_against_params_and_macs():
                  params_M=0.15 + 0.01 * k, macs_M=2.7) for k, m in enumerate(["argmax", "none", "resnet"])]
     fig = plots.comparison(rows, "t")
     labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
-    assert len(labels) == 3 and any(l.startswith("none (baseline") for l in labels)
+    assert len(labels) == 3 and any(l.startswith("none (baseline, 6 shortcuts, n=3") for l in labels)
     plots.plt.close(fig)

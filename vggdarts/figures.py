@@ -10,14 +10,14 @@ from .config import PRESETS, make_config
 from .rundir import read_json, read_metrics, read_table_csv
 from .supernet import scaled_channels
 
-IGNORED_FOR_PRESET = ("dataset", "data_root")
+IGNORED_FOR_PRESET = ("dataset", "data_root", "seed", "arch")  # where/which run, not the recipe
 
 
 def infer_preset(record: dict) -> str:
     """The preset whose settings the recorded config matches (data location aside), else 'custom'."""
     job = record.get("job", "search")
     for name in PRESETS[job]:
-        overrides = {"arch": record.get("arch")} if job == "retrain" else {}
+        overrides = {"arch": "any"} if job == "retrain" else {}
         reference = make_config(job, name, overrides).decision_fields()
         if all(record.get(k) == v for k, v in reference.items() if k not in IGNORED_FOR_PRESET):
             return name
@@ -110,7 +110,10 @@ def architecture_figures(compare_dir: str | Path, out_dir: str | Path | None = N
         search_run = record.get("run", "")
         info = provenance(search_run) if search_run and (Path(search_run) / "config.json").exists() else ""
         width = read_json(search_run, "config.json")["width"] if info else 1.0
-        title = f"{path.stem}: {int(mask.sum())} shortcuts {record.get('params') or ''}\nfrom {info}"
-        fig = plots.architecture(mask.astype(float), title, scaled_channels(width))
+        params = ", ".join(f"{k}={v}" for k, v in (record.get("params") or {}).items() if v is not None)
+        title = (f"{path.stem}{f' ({params})' if params else ''}: {int(mask.sum())} shortcuts, arc = the derived "
+                 f"network's weight (1/k for k shortcuts into a block)\nderived from: {info}")
+        fixed_weights = mask / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+        fig = plots.architecture(fixed_weights, title, scaled_channels(width))
         made[path.stem] = _finish(fig, out_dir, f"{prefix}arch_{path.stem}", show)
     return made

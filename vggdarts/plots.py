@@ -172,7 +172,10 @@ def curves(metrics: list[dict], title: str = "") -> Figure:
     return fig
 
 
-BASELINE_STYLE = {"none": "s", "all": "D", "resnet": "^", "random": "v"}
+BASELINE_STYLE = {"none": "s", "all": "D", "resnet": "^", "random": "v"}  # hollow markers
+# derived methods: filled, different shapes and sizes, so that two methods that chose the same
+# architecture (and so got the same accuracy) stay visible as a ring around a smaller marker
+DERIVED_STYLE = {"argmax": ("o", 13), "perturbation": ("P", 8), "threshold": ("X", 9), "topk": ("h", 10)}
 
 
 def comparison(summary: list[dict], title: str = "") -> Figure:
@@ -182,13 +185,16 @@ def comparison(summary: list[dict], title: str = "") -> Figure:
     fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.6), sharey=True)
     colours = plt.get_cmap("tab10")
     for k, row in enumerate(sorted(summary, key=lambda r: r["method"])):
-        marker = BASELINE_STYLE.get(row["method"], "o")
+        baseline = row["method"] in BASELINE_STYLE
+        marker, size = (BASELINE_STYLE[row["method"]], 8) if baseline else DERIVED_STYLE.get(row["method"], ("o", 9))
         std = 0.0 if math.isnan(row["test_acc_std"]) else row["test_acc_std"]
-        kind = "baseline" if row["method"] in BASELINE_STYLE else "derived"
+        failed = f", {row['failed']} diverged" if row.get("failed") else ""
+        label = (f"{row['method']} ({'baseline' if baseline else 'derived'}, {row['n_shortcuts']:.0f} shortcuts, "
+                 f"n={row['n']}{failed})")
         for ax, x in zip(axes, (row["params_M"], row["macs_M"])):
-            ax.errorbar([x], [row["test_acc_mean"]], yerr=[std], marker=marker, ms=8, capsize=4, ls="none",
-                        color=colours(k % 10), mfc="white" if kind == "baseline" else colours(k % 10),
-                        label=f"{row['method']} ({kind}, {row['n_shortcuts']:.0f} sc, n={row['n']})")
+            ax.errorbar([x], [row["test_acc_mean"]], yerr=[std], marker=marker, ms=size, capsize=4, ls="none",
+                        color=colours(k % 10), mfc="white" if baseline else colours(k % 10), mew=1.5,
+                        zorder=3 + 20 - size, label=label)
     axes[0].set_xlabel("parameters (M)")
     axes[1].set_xlabel("MACs per image (M)")
     axes[0].set_ylabel("test accuracy (%), mean ± std over seeds")
