@@ -107,3 +107,15 @@ def test_comparison_plots_every_method_against_params_and_macs():
     labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
     assert len(labels) == 3 and any(l.startswith("none (baseline, 6 shortcuts, n=3") for l in labels)
     plots.plt.close(fig)
+
+
+def test_provenance_names_dataset_preset_width_and_epochs(smoke_run):
+    from vggdarts.figures import infer_preset, provenance
+    from vggdarts.config import make_config
+
+    text = provenance(smoke_run)
+    assert text.startswith("synthetic (tests only) | preset custom | width 0.125 | 3 epochs")  # smoke has 2 epochs
+    record = {"job": "search", **make_config("search", "cpu", {"dataset": "/x.tar.gz", "seed": 4}).to_dict()}
+    assert infer_preset(record) == "cpu"
+    record["lr"] = 0.02
+    assert infer_preset(record) == "custom"
