@@ -81,3 +81,11 @@ def test_diverged_runs_are_reported_not_fatal(smoke_run, tmp_path):
     assert "diverged" in status.values()
     table = compare.aggregate(rows)
     assert any(r["failed"] for r in table)
+
+
+def test_perturbation_on_a_search_run_with_finetuning(smoke_run):
+    before = (smoke_run / "checkpoint.pt").read_bytes()
+    mask, extra = compare.derive_perturbation(smoke_run, val_images=128, finetune_steps=2)
+    assert mask.sum(1).tolist() == [0, 0, 1, 1, 1, 1, 1, 1]
+    assert extra["val_images"] == 128 and len(extra["measurements"]) == 6
+    assert (smoke_run / "checkpoint.pt").read_bytes() == before  # the search run is only read

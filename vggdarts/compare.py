@@ -9,6 +9,7 @@ summaries into ``OUT/comparison.csv``.  Methods choose on the search's alpha hal
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import logging
 import math
@@ -46,11 +47,11 @@ def derive_perturbation(search_run: str | Path, val_images: int = 5000, finetune
     if finetune_steps > 0:
         train = make_batches(data, data.train_x[w_idx], data.train_y[w_idx], config, device_, train=True)
         opt = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=config.momentum)
-        rounds = iter(range(10_000))
+        rounds = itertools.count(config.epochs)  # fresh batches: "epochs" after the search's own
 
         def finetune() -> None:
             model.train()
-            for x, y in train.epoch(10_000 + next(rounds), batches=finetune_steps):
+            for x, y in train.epoch(next(rounds), batches=finetune_steps):
                 weight_step(model, opt, x, y, Meter(), config.grad_clip)
 
     mask, records = derive.perturbation(model, val_accuracy, finetune)
