@@ -176,6 +176,7 @@ BASELINE_STYLE = {"none": "s", "all": "D", "resnet": "^", "random": "v"}  # holl
 # derived methods: filled, different shapes and sizes, so that two methods that chose the same
 # architecture (and so got the same accuracy) stay visible as a ring around a smaller marker
 DERIVED_STYLE = {"argmax": ("o", 13), "perturbation": ("P", 8), "threshold": ("X", 9), "topk": ("h", 10)}
+METHOD_ORDER = ("all", "argmax", "none", "perturbation", "random", "resnet", "threshold", "topk")  # fixed colours
 
 
 def comparison(summary: list[dict], title: str = "") -> Figure:
@@ -184,7 +185,8 @@ def comparison(summary: list[dict], title: str = "") -> Figure:
     ``summary`` rows as from :func:`vggdarts.compare.aggregate`."""
     fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.6), sharey=True)
     colours = plt.get_cmap("tab10")
-    for k, row in enumerate(sorted(summary, key=lambda r: r["method"])):
+    for row in sorted(summary, key=lambda r: r["method"]):
+        k = METHOD_ORDER.index(row["method"]) if row["method"] in METHOD_ORDER else len(METHOD_ORDER)
         baseline = row["method"] in BASELINE_STYLE
         marker, size = (BASELINE_STYLE[row["method"]], 8) if baseline else DERIVED_STYLE.get(row["method"], ("o", 9))
         std = 0.0 if math.isnan(row["test_acc_std"]) else row["test_acc_std"]
