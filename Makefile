@@ -30,9 +30,9 @@ run: $(BIN)/.installed data
 test: $(BIN)/.installed data
 	$(BIN)/python -m pytest -q tests --nbval-lax notebooks
 
-# The committed study figures in figures/, from the cpu-preset run (see README).
+# Render a finished `make run` (search + comparison) into figures/, e.g. make figures PRESET=cpu
 figures: $(BIN)/.installed
-	$(BIN)/python -m vggdarts figures --run-dir runs/search-cpu --compare-dir runs/compare-cpu --out figures
+	$(BIN)/python -m vggdarts figures --run-dir $(RUN_DIR) --compare-dir $(RUN_DIR)/compare --out figures
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_search.py --width 1 --out benchmarks/results/cpu-width1.json
