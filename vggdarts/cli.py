@@ -107,17 +107,8 @@ def _run(args) -> int:
     elif args.command == "derive":
         from . import compare, derive
 
-        if args.method == "perturbation":
-            mask, extra = compare.derive_perturbation(args.search_run, args.val_images, args.finetune_steps)
-            params = {"val_images": extra.pop("val_images"), "finetune_steps": extra.pop("finetune_steps")}
-        else:
-            from .rundir import read_table_csv
-
-            weights = read_table_csv(f"{args.search_run}/alpha_weights.csv")
-            params = {"topk": {"k": args.k}, "threshold": {"level": args.level},
-                      "random": {"seed": args.seed}}.get(args.method, {})
-            mask, extra = derive.derive_from_weights(args.method, weights, **params), {}
-        derive.save_mask(args.out, mask, args.method, params, run=args.search_run, extra=extra)
+        mask = compare.derive_to_file(args.out, args.method, args.search_run, k=args.k, level=args.level,
+                                      seed=args.seed, val_images=args.val_images, finetune_steps=args.finetune_steps)
         print(derive.format_mask(mask))
     elif args.command == "compare":
         from . import compare

@@ -58,30 +58,40 @@ def derive_perturbation(search_run: str | Path, val_images: int = 5000, finetune
     return mask, {"val_images": len(pick), "finetune_steps": finetune_steps, "measurements": records}
 
 
+def derive_to_file(path: str | Path, method: str, search_run: str | Path, *, k: int = 6,
+                   level: float | None = None, seed: int = 0, val_images: int = 5000, finetune_steps: int = 0,
+                   device: str = "auto") -> np.ndarray:
+    """Derive one architecture from a search run by ``method`` and save it as a mask JSON; returns the mask.
+
+    Only the parameters ``method`` uses are recorded (k for topk, level for threshold, seed for random,
+    val_images/finetune_steps for perturbation)."""
+    extra: dict[str, Any] = {}
+    if method == "perturbation":
+        mask, extra = derive_perturbation(search_run, val_images, finetune_steps, device)
+        params = {"val_images": extra.pop("val_images"), "finetune_steps": extra.pop("finetune_steps")}
+    else:
+        params = {"topk": {"k": k}, "threshold": {"level": level}, "random": {"seed": seed}}.get(method, {})
+        weights = read_table_csv(Path(search_run) / "alpha_weights.csv")
+        mask = derive.derive_from_weights(method, weights, **params)
+    derive.save_mask(path, mask, method, params, run=str(search_run), extra=extra)
+    return mask
+
+
 def derive_all(search_run: str | Path, out_dir: str | Path, methods=DEFAULT_METHODS, seeds=(0, 1, 2),
                topk_k: int = 6, threshold_level: float | None = None, perturb_val_images: int = 5000,
                perturb_finetune_steps: int = 0, device: str = "auto") -> dict[str, Path]:
     """Write ``OUT/archs/<name>.json`` for every method (``random``: one per seed). Existing files are kept."""
-    weights = read_table_csv(Path(search_run) / "alpha_weights.csv")
     archs = Path(out_dir) / "archs"
     paths: dict[str, Path] = {}
     for method in methods:
-        names = [f"random{s}" for s in seeds] if method == "random" else [method]
-        for name in names:
-            path = archs / f"{name}.json"
-            paths[name] = path
+        for seed in (seeds if method == "random" else (0,)):
+            name = f"random{seed}" if method == "random" else method
+            paths[name] = path = archs / f"{name}.json"
             if path.exists():
                 continue
-            params: dict[str, Any] = {}
-            extra: dict[str, Any] = {}
-            if method == "perturbation":
-                mask, extra = derive_perturbation(search_run, perturb_val_images, perturb_finetune_steps, device)
-                params = {"val_images": extra.pop("val_images"), "finetune_steps": extra.pop("finetune_steps")}
-            else:
-                params = {"topk": {"k": topk_k}, "threshold": {"level": threshold_level},
-                          "random": {"seed": int(name[6:]) if method == "random" else 0}}.get(method, {})
-                mask = derive.derive_from_weights(method, weights, **params)
-            derive.save_mask(path, mask, method, params, run=str(search_run), extra=extra)
+            mask = derive_to_file(path, method, search_run, k=topk_k, level=threshold_level, seed=seed,
+                                  val_images=perturb_val_images, finetune_steps=perturb_finetune_steps,
+                                  device=device)
             log.info("%s: %d shortcuts\n%s", name, int(mask.sum()), derive.format_mask(mask))
     return paths
 
