@@ -92,8 +92,8 @@ class _ToyModel:
 
         return Ctx()
 
-    def accuracy(self):
-        return float((self.current.numpy() * self.importance).sum())
+    def score(self, w):
+        return float((w.numpy() * self.importance).sum())
 
 
 def test_perturbation_keeps_the_edge_whose_removal_hurts_most_not_the_largest_alpha():
@@ -103,7 +103,7 @@ def test_perturbation_keeps_the_edge_whose_removal_hurts_most_not_the_largest_al
     importance[7, 5] = 10.0  # block 8: j=6, which alpha ranks low
     model = _ToyModel(w, importance)
     calls = []
-    mask, records = derive.perturbation(model, model.accuracy, finetune=lambda: calls.append(1))
+    mask, records = derive.perturbation(model, model.score, finetune=lambda: calls.append(1))
     assert mask.sum(1).tolist() == [0, 0, 1, 1, 1, 1, 1, 1]
     assert mask[3, 0] and mask[7, 5]
     assert not mask[3, 1] and derive.argmax(w)[3, 1]  # differs from argmax where importance says so
@@ -116,8 +116,8 @@ def test_perturbation_on_a_real_supernet_restores_its_weights():
     net = SuperNet(0.0625).eval()
     x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
 
-    def acc():
-        with torch.no_grad():
+    def acc(w):
+        with torch.no_grad(), net.edge_weights_overridden(w):
             return (net(x).argmax(1) == y).float().mean().item() * 100
 
     before = net.edge_weights().detach().clone()

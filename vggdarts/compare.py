@@ -9,8 +9,8 @@ summaries into ``OUT/comparison.csv``.  Methods choose on the search's alpha hal
 from __future__ import annotations
 
 import csv
+import io
 import itertools
-import json
 import logging
 import math
 from pathlib import Path
@@ -20,9 +20,10 @@ import numpy as np
 import torch
 
 from . import derive
-from .config import make_config
-from .rundir import read_json, read_table_csv
-from .training import NonFiniteLossError, evaluate, make_batches
+from .files import atomic_write_text, file_lock
+from .jobs import Job, run_inline
+from .rundir import final_edge_weights, read_json
+from .training import make_batches
 
 log = logging.getLogger("vggdarts")
 DEFAULT_METHODS = ("argmax", "threshold", "topk", "perturbation", "none", "all", "resnet", "random")
@@ -30,18 +31,15 @@ DEFAULT_METHODS = ("argmax", "threshold", "topk", "perturbation", "none", "all",
 
 def derive_perturbation(search_run: str | Path, val_images: int = 5000, finetune_steps: int = 0,
                         device: str = "auto") -> tuple[np.ndarray, dict[str, Any]]:
-    """Perturbation-based selection on the search's supernet, measured on (part of) its alpha half."""
-    from .data import stratified_subset
+    """Perturbation-based selection on the search's supernet, scored on (part of) its alpha half
+    with batch statistics (:mod:`vggdarts.oneshot`)."""
+    from .oneshot import accuracy_under, scoring_batches
     from .search import load_search_run, weight_step
     from .training import Meter
 
     config, data, model, w_idx, a_idx = load_search_run(search_run, device)
     device_ = next(model.parameters()).device
-    pick = a_idx[stratified_subset(data.train_y[a_idx], val_images, seed=0)]
-    val = make_batches(data, data.train_x[pick], data.train_y[pick], config, device_, train=False)
-
-    def val_accuracy() -> float:
-        return evaluate(model, val)[1]
+    val = scoring_batches(data, a_idx, val_images, config.eval_batch_size, device_)
 
     finetune = None
     if finetune_steps > 0:
@@ -54,25 +52,32 @@ def derive_perturbation(search_run: str | Path, val_images: int = 5000, finetune
             for x, y in train.epoch(next(rounds), batches=finetune_steps):
                 weight_step(model, opt, x, y, Meter(), config.grad_clip)
 
-    mask, records = derive.perturbation(model, val_accuracy, finetune)
-    return mask, {"val_images": len(pick), "finetune_steps": finetune_steps, "measurements": records}
+    mask, records = derive.perturbation(model, lambda w: accuracy_under(model, w, val), finetune)
+    return mask, {"val_images": len(val.labels), "finetune_steps": finetune_steps, "bn": "batch statistics",
+                  "measurements": records}
 
 
-def derive_to_file(path: str | Path, method: str, search_run: str | Path, *, k: int = 6,
-                   level: float | None = None, seed: int = 0, val_images: int = 5000, finetune_steps: int = 0,
-                   device: str = "auto") -> np.ndarray:
+def method_params(method: str, *, k: int = 6, level: float | None = None, seed: int = 0, val_images: int = 5000,
+                  finetune_steps: int = 0) -> dict[str, Any]:
+    """The parameters ``method`` uses, as recorded in its mask JSON (and compared when a sweep reuses one)."""
+    return {"topk": {"k": k}, "threshold": {"level": level}, "random": {"seed": seed},
+            "perturbation": {"val_images": val_images, "finetune_steps": finetune_steps}}.get(method, {})
+
+
+def derive_to_file(path: str | Path, method: str, search_run: str | Path, *, device: str = "auto",
+                   **options) -> np.ndarray:
     """Derive one architecture from a search run by ``method`` and save it as a mask JSON; returns the mask.
 
-    Only the parameters ``method`` uses are recorded (k for topk, level for threshold, seed for random,
-    val_images/finetune_steps for perturbation)."""
+    Alpha-based methods read the full-precision final weights from ``alpha.npz`` (the CSVs, rounded to
+    4 decimals, are for people).  Only the parameters ``method`` uses are recorded (:func:`method_params`)."""
+    params = method_params(method, **options)
     extra: dict[str, Any] = {}
     if method == "perturbation":
-        mask, extra = derive_perturbation(search_run, val_images, finetune_steps, device)
-        params = {"val_images": extra.pop("val_images"), "finetune_steps": extra.pop("finetune_steps")}
+        mask, extra = derive_perturbation(search_run, params["val_images"], params["finetune_steps"], device)
+        params["val_images"] = extra.pop("val_images")
+        extra.pop("finetune_steps")
     else:
-        params = {"topk": {"k": k}, "threshold": {"level": level}, "random": {"seed": seed}}.get(method, {})
-        weights = read_table_csv(Path(search_run) / "alpha_weights.csv")
-        mask = derive.derive_from_weights(method, weights, **params)
+        mask = derive.derive_from_weights(method, final_edge_weights(search_run), **params)
     derive.save_mask(path, mask, method, params, run=str(search_run), extra=extra)
     return mask
 
@@ -80,46 +85,61 @@ def derive_to_file(path: str | Path, method: str, search_run: str | Path, *, k: 
 def derive_all(search_run: str | Path, out_dir: str | Path, methods=DEFAULT_METHODS, seeds=(0, 1, 2),
                topk_k: int = 6, threshold_level: float | None = None, perturb_val_images: int = 5000,
                perturb_finetune_steps: int = 0, device: str = "auto") -> dict[str, Path]:
-    """Write ``OUT/archs/<name>.json`` for every method (``random``: one per seed). Existing files are kept."""
+    """Write ``OUT/archs/<name>.json`` for every method (``random``: one per seed).
+
+    An existing file is reused only if it was derived by the same method with the same parameters;
+    otherwise this refuses (its retrains would no longer match what is asked).  The folder is locked
+    meanwhile, so parallel sweeps derive each mask once."""
     archs = Path(out_dir) / "archs"
+    options = dict(k=topk_k, level=threshold_level, val_images=perturb_val_images,
+                   finetune_steps=perturb_finetune_steps)
     paths: dict[str, Path] = {}
-    for method in methods:
-        for seed in (seeds if method == "random" else (0,)):
-            name = f"random{seed}" if method == "random" else method
-            paths[name] = path = archs / f"{name}.json"
-            if path.exists():
-                continue
-            mask = derive_to_file(path, method, search_run, k=topk_k, level=threshold_level, seed=seed,
-                                  val_images=perturb_val_images, finetune_steps=perturb_finetune_steps,
-                                  device=device)
-            log.info("%s: %d shortcuts\n%s", name, int(mask.sum()), derive.format_mask(mask))
+    with file_lock(archs / ".lock", what=f"{archs}"):
+        for method in methods:
+            for seed in (seeds if method == "random" else (0,)):
+                name = f"random{seed}" if method == "random" else method
+                paths[name] = path = archs / f"{name}.json"
+                if path.exists():
+                    _check_same_derivation(path, method, method_params(method, seed=seed, **options))
+                    continue
+                mask = derive_to_file(path, method, search_run, seed=seed, device=device, **options)
+                log.info("%s: %d shortcuts\n%s", name, int(mask.sum()), derive.format_mask(mask))
     return paths
+
+
+def _check_same_derivation(path: Path, method: str, params: dict[str, Any]) -> None:
+    _, record = derive.load_mask(path)
+    recorded = dict(record.get("params", {}))
+    if method == "perturbation":  # the recorded count is what was used (capped at the alpha half's size)
+        recorded.pop("val_images", None)
+        params = {k: v for k, v in params.items() if k != "val_images"}
+    if record.get("method") != method or recorded != params:
+        raise ValueError(f"{path} was derived by {record.get('method')} with {record.get('params')}, but "
+                         f"{method} with {params} is asked. Nothing was changed. Use another --out folder, "
+                         "or delete that file and the retrains made from it.")
+
+
+def retrain_jobs(paths: dict[str, Path], out_dir: str | Path, preset: str, seeds, base: dict[str, Any]) -> list[Job]:
+    """One retrain job per (method, seed), seed-major (an interrupted sweep has every method at some seeds)."""
+    jobs = []
+    for seed in seeds:
+        for name, path in paths.items():
+            if name.startswith("random") and name != f"random{seed}":
+                continue
+            label = "random" if name.startswith("random") else name
+            jobs.append(Job("retrain", preset, {**base, "arch": str(path), "seed": seed},
+                            str(Path(out_dir) / label / f"seed{seed}"), f"{label} seed {seed}"))
+    return jobs
 
 
 def sweep(search_run: str | Path, out_dir: str | Path, preset: str = "cpu", seeds=(0, 1, 2),
           methods=DEFAULT_METHODS, overrides: dict[str, Any] | None = None, **derive_options) -> list[dict]:
     """Derive, then retrain every (method, seed); restartable.  Returns the collected rows."""
-    from .retrain import retrain
-
     search_cfg = read_json(search_run, "config.json")
     base = {"dataset": search_cfg["dataset"], "data_root": search_cfg["data_root"]}
     base.update(overrides or {})
     paths = derive_all(search_run, out_dir, methods, seeds, **derive_options)
-    for seed in seeds:  # seed-major: an interrupted sweep has every method at some seeds
-        for name, path in paths.items():
-            if name.startswith("random") and name != f"random{seed}":
-                continue
-            label = "random" if name.startswith("random") else name
-            config = make_config("retrain", preset, {**base, "arch": str(path), "seed": seed})
-            run_dir = Path(out_dir) / label / f"seed{seed}"
-            if (run_dir / "failed.json").exists():
-                continue  # diverged before: deterministic, so not retried
-            try:
-                retrain(config, run_dir)
-            except NonFiniteLossError as err:  # a diverged architecture is a result, not a crash of the sweep
-                log.warning("%s seed %d diverged: %s", label, seed, err)
-                failed = {"job": "retrain", "seed": seed, "arch_method": label, "status": "diverged", "error": str(err)}
-                (run_dir / "failed.json").write_text(json.dumps(failed, indent=2) + "\n")
+    run_inline(retrain_jobs(paths, out_dir, preset, seeds, base))
     return collect(out_dir)
 
 
@@ -141,10 +161,11 @@ def collect(out_dir: str | Path) -> list[dict]:
                      "test_acc": math.nan, "final_val_acc": math.nan, "n_shortcuts": int(np.sum(c["arch_mask"])),
                      "params": math.nan, "macs": math.nan, "epochs": c["epochs"], "dataset": c["dataset_used"]})
     if rows:
-        with open(Path(out_dir) / "comparison.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(Path(out_dir) / "comparison.csv", out.getvalue())
     return rows
 
 

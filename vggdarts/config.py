@@ -42,8 +42,9 @@ class TrainConfig:
     eval_batch_size: int = 500
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     progress: bool = True  # tqdm progress bar per epoch
+    keep_checkpoints: str = ""  # e.g. "1,5,20": also keep checkpoint-epoch001.pt ... after those epochs
 
-    RUNTIME_FIELDS = ("device", "progress", "eval_batch_size")
+    RUNTIME_FIELDS = ("device", "progress", "eval_batch_size", "keep_checkpoints")
 
     def validate(self) -> "TrainConfig":
         _check(self.width > 0, "width must be > 0")
@@ -56,15 +57,23 @@ class TrainConfig:
         _check(self.lr_schedule in ("constant", "cosine"), "lr_schedule must be 'constant' or 'cosine'")
         _check(self.grad_clip >= 0, "grad_clip must be >= 0")
         _check(self.train_subset >= 0 and self.test_subset >= 0, "train_subset/test_subset must be >= 0 (0 = all)")
+        _check(all(e.strip().isdigit() for e in self.keep_checkpoints.split(",") if e.strip()),
+               "keep_checkpoints must be a comma-separated list of epoch numbers, e.g. 1,5,20")
         _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                "device must be auto, cpu, cuda or cuda:N")
         return self
+
+    def snapshot_epochs(self) -> set[int]:
+        return {int(e) for e in self.keep_checkpoints.split(",") if e.strip()}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def decision_fields(self) -> dict[str, Any]:
-        """The fields that define the run's result (everything but runtime knobs)."""
+        """The fields that define the run's result (everything but runtime knobs).
+
+        A run recorded before a field existed ran with that field's default (compare with
+        :func:`field_defaults`)."""
         return {k: v for k, v in self.to_dict().items() if k not in self.RUNTIME_FIELDS}
 
 
@@ -107,6 +116,11 @@ class RetrainConfig(TrainConfig):
     lr: float = 0.05
     weight_decay: float = 5e-4
     lr_schedule: str = "cosine"
+
+    def decision_fields(self) -> dict[str, Any]:
+        """The mask file's path is not compared: a run is matched by the architecture it trained
+        (``arch_mask`` in config.json, checked by ``retrain``), so a moved sweep folder still resumes."""
+        return {k: v for k, v in super().decision_fields().items() if k != "arch"}
 
     def validate(self) -> "RetrainConfig":
         super().validate()
@@ -195,6 +209,10 @@ def parse_assignments(items: list[str]) -> dict[str, str]:
             raise ConfigError(f"--set {item!r}: expected key=value")
         out[key.strip()] = value
     return out
+
+
+def field_defaults(config) -> dict[str, Any]:
+    return {f.name: f.default for f in fields(config)}
 
 
 def config_from_dict(kind: str, data: dict[str, Any]):

@@ -25,6 +25,7 @@ import logging
 import os
 import socket
 import tarfile
+import tempfile
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
@@ -33,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .files import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -146,17 +149,35 @@ def _torchvision_cifar10(root: Path, download: bool) -> Dataset:
 
 
 def load_image_folder(path: Path, cache_dir: Path | None = None) -> Dataset:
-    """Decode an ImageFolder directory or archive (train/ and test/ class folders) once, then cache it."""
+    """Decode an ImageFolder directory or archive (train/ and test/ class folders) once, then cache it.
+
+    The cache is keyed by content (:func:`_cache_file`) and locked while it is built, so parallel jobs
+    decode once and never read a half-written cache."""
     path = Path(path)
-    cache = _cache_file(path, cache_dir) if cache_dir is not None else None
-    if cache is not None and cache.exists():
+    if cache_dir is None:
+        return _decode_to_dataset(path)
+    cache = _cache_file(path, cache_dir)
+    with file_lock(cache.with_suffix(".lock"), what=f"data cache {cache.name}"):
+        if cache.exists():
+            try:
+                with np.load(cache) as z:
+                    arrays = {k: z[k] for k in z.files}
+                classes = tuple(str(c) for c in arrays.pop("classes"))
+                return _folder_dataset(path, arrays, classes)
+            except Exception as err:  # noqa: BLE001 - a broken cache is rebuilt, not fatal
+                log.warning("cache %s unreadable (%s); decoding again", cache, err)
+        dataset, arrays, classes = _decode_to_dataset(path, keep_arrays=True)
+        fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.stem}.", suffix=".tmp.npz")
         try:
-            with np.load(cache) as z:
-                arrays = {k: z[k] for k in z.files}
-            classes = tuple(str(c) for c in arrays["classes"])
-            return _folder_dataset(path, arrays, classes)
-        except Exception as err:  # noqa: BLE001 - a broken cache is rebuilt, not fatal
-            log.warning("cache %s unreadable (%s); decoding again", cache, err)
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, classes=np.array(classes), **arrays)
+            os.replace(tmp, cache)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return dataset
+
+
+def _decode_to_dataset(path: Path, keep_arrays: bool = False):
     log.info("decoding %s (once; cached afterwards)", path)
     try:
         arrays, classes = _decode_folder(path)
@@ -165,12 +186,8 @@ def load_image_folder(path: Path, cache_dir: Path | None = None) -> Dataset:
             f"could not read images from {path}: {err}. Expected an ImageFolder directory or .tar/.tar.gz "
             "archive with train/<class>/*.jpg|png and test/<class>/*.jpg|png (e.g. ../shared/data/cifar10-jpeg.tar.gz)."
         ) from None
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.name + ".tmp.npz")
-        np.savez(tmp, classes=np.array(classes), **arrays)
-        os.replace(tmp, cache)
-    return _folder_dataset(path, arrays, classes)
+    dataset = _folder_dataset(path, arrays, classes)
+    return (dataset, arrays, classes) if keep_arrays else dataset
 
 
 def _folder_dataset(path: Path, arrays: dict, classes: tuple[str, ...]) -> Dataset:
@@ -179,10 +196,22 @@ def _folder_dataset(path: Path, arrays: dict, classes: tuple[str, ...]) -> Datas
     return Dataset(name, t["train_x"], t["train_y"].long(), t["test_x"], t["test_y"].long(), classes)
 
 
+DECODER_VERSION = 2  # bump when decoding changes (resize, colour conversion): old caches are then ignored
+
+
 def _cache_file(path: Path, cache_dir: Path) -> Path:
-    stat = path.stat()
-    key = hashlib.sha1(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
-    return cache_dir / f"{path.name.split('.')[0]}-{key}.npz"
+    """The cache file for ``path``, keyed by its content: an archive's SHA-256, or for a directory the
+    SHA-256 of its file list with each file's size and mtime; plus :data:`DECODER_VERSION`."""
+    digest = hashlib.sha256(f"decoder {DECODER_VERSION}\n".encode())
+    if path.is_dir():
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            stat = f.stat()
+            digest.update(f"{f.relative_to(path).as_posix()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    else:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return Path(cache_dir) / f"{path.name.split('.')[0]}-{digest.hexdigest()[:16]}.npz"
 
 
 def _decode_folder(path: Path) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:

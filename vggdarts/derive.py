@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .files import atomic_write_text
 from .supernet import N_BLOCKS, N_SOURCES, candidate_mask, check_mask
 
 log = logging.getLogger("vggdarts")
@@ -97,27 +98,28 @@ def random_mask(seed: int) -> np.ndarray:
     return mask
 
 
-def perturbation(model, val_accuracy: Callable[[], float], finetune: Callable[[], None] | None = None,
+def perturbation(model, score: Callable[[torch.Tensor], float], finetune: Callable[[], None] | None = None,
                  order: list[int] | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Greedy perturbation-based selection on a trained supernet.
 
-    For each block (``order``: 0-based rows, default 3..8 in turn), every still
+    ``score(weights)`` is the supernet's validation accuracy with edge weights
+    ``weights`` imposed (see :mod:`vggdarts.oneshot`: batch statistics, so the
+    score is not biased by BN statistics collected under other weights).  For
+    each block (``order``: 0-based rows, default 3..8 in turn), every still
     undecided candidate edge into it is removed in turn (weight set to 0, others
-    unchanged) and ``val_accuracy()`` measured; the edge whose removal costs the
-    most accuracy is kept (weight 1) and the block's other edges are removed.
-    ``finetune()``, if given, trains the supernet's weights briefly after each
-    decision.  Returns the mask and a log of every measurement."""
+    unchanged) and scored; the edge whose removal costs the most accuracy is kept
+    (weight 1) and the block's other edges are removed.  ``finetune()``, if
+    given, trains the supernet's weights briefly after each decision, with the
+    decided weights imposed.  Returns the mask and a log of every measurement."""
     weights = model.edge_weights().detach().clone()
     records = []
     for i in order or _rows_with_candidates():
-        with model.edge_weights_overridden(weights):
-            base = val_accuracy()
+        base = score(weights)
         drops = {}
         for j in np.flatnonzero(CANDIDATES[i]):
             trial = weights.clone()
             trial[i, j] = 0.0
-            with model.edge_weights_overridden(trial):
-                drops[int(j)] = base - val_accuracy()
+            drops[int(j)] = base - score(trial)
         keep = max(drops, key=lambda j: (drops[j], -j))  # largest drop; ties: smallest j
         records.append({"block": i + 1, "base_acc": base,
                         "drop_by_source": {j + 1: d for j, d in drops.items()}, "kept_source": keep + 1})
@@ -164,7 +166,7 @@ def save_mask(path: str | Path, mask, method: str, params: dict | None = None, r
     edges = [[int(j) + 1, int(i) + 1] for i, j in zip(*np.nonzero(mask))]
     record = {"method": method, "params": params or {}, "run": str(run), "mask": mask.astype(int).tolist(),
               "edges_source_to_block": edges, "n_shortcuts": len(edges), **(extra or {})}
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
     return path
 
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from .config import RetrainConfig
 from .data import load_dataset, split_in_two, stratified_subset
 from .derive import format_mask, load_mask
-from .rundir import RunDir, RunDirError
+from .rundir import RunDir, RunDirError, read_json
 from .supernet import SuperNet, count_macs, count_parameters
 from .training import EpochLoop, Meter, evaluate, make_batches, progress, resolve_device, sgd_and_schedule
 
@@ -27,11 +27,30 @@ log = logging.getLogger("vggdarts")
 NAN = float("nan")
 
 
-def retrain(config: RetrainConfig, run_dir: str | Path) -> dict:
-    """Train (or resume training) the architecture ``config.arch`` into ``run_dir``; returns the summary."""
+def retrain(config: RetrainConfig, run_dir: str | Path, wait: bool = True) -> dict:
+    """Train (or resume training) the architecture ``config.arch`` into ``run_dir``; returns the summary.
+
+    The run directory is locked meanwhile: a second process waits (or, with ``wait=False``, gets files.Busy)."""
     config.validate()
     mask, arch_record = load_mask(config.arch)
     run = RunDir(run_dir, "retrain", config)
+    with run.locked(wait):
+        check_same_architecture(run, mask)
+        return _retrain(config, run, mask, arch_record)
+
+
+def check_same_architecture(run: RunDir, mask) -> None:
+    """A run directory is matched by the architecture's contents, not by the mask file's path."""
+    if not run.file("config.json").exists():
+        return
+    saved = read_json(run.path, "config.json").get("arch_mask")
+    if saved is not None and saved != mask.astype(int).tolist():
+        raise RunDirError(f"{run.path} trained a different architecture than {run.config.arch} now holds "
+                          f"(was the mask file re-derived?). Nothing was changed. Use a new --run-dir, "
+                          "or restore the original mask file.")
+
+
+def _retrain(config: RetrainConfig, run: RunDir, mask, arch_record: dict) -> dict:
     ckpt = run.load_checkpoint()
     if (done := run.finished_summary(ckpt)) is not None:
         return done

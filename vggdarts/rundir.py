@@ -23,6 +23,7 @@ import logging
 import os
 import platform
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ import numpy as np
 import torch
 
 from . import __version__
+from .config import field_defaults
+from .files import atomic_write_bytes, atomic_write_text, file_lock
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr", "seconds")
 log = logging.getLogger("vggdarts")
@@ -39,19 +42,6 @@ FILES = ("config.json", "metrics.csv", "checkpoint.pt", "summary.json", "alpha.n
 
 class RunDirError(RuntimeError):
     """The run directory cannot be used for this job (nothing in it was changed)."""
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 def git_commit() -> str:
@@ -74,6 +64,14 @@ class RunDir:
         self.path, self.job, self.config = Path(path), job, config
         self._check_compatible()
 
+    @contextmanager
+    def locked(self, wait: bool = True):
+        """Hold the run directory's lock (a second process waits, or gets files.Busy with ``wait=False``);
+        the compatibility check is repeated under the lock, since another process may have started the run."""
+        with file_lock(self.file(".lock"), wait, what=f"run directory {self.path}"):
+            self._check_compatible()
+            yield self
+
     def file(self, name: str) -> Path:
         return self.path / name
 
@@ -94,8 +92,9 @@ class RunDir:
         if saved.get("job") != self.job:
             raise RunDirError(f"{self.path} holds a {saved.get('job')!r} run, not a {self.job!r} run; "
                               "choose another --run-dir")
-        mine = self.config.decision_fields()
-        diffs = [f"{k}: {saved.get(k)!r} (run dir) vs {v!r} (now)" for k, v in mine.items() if saved.get(k) != v]
+        mine, defaults = self.config.decision_fields(), field_defaults(self.config)
+        saved = {k: saved.get(k, defaults[k]) for k in mine}  # runs older than a field ran with its default
+        diffs = [f"{k}: {saved[k]!r} (run dir) vs {v!r} (now)" for k, v in mine.items() if saved[k] != v]
         if diffs:
             raise RunDirError(
                 f"{self.path} was made with a different config ({'; '.join(diffs)}). Nothing was changed. "
@@ -116,6 +115,12 @@ class RunDir:
         buffer = io.BytesIO()
         torch.save(state, buffer)
         atomic_write_bytes(self.file("checkpoint.pt"), buffer.getvalue())
+
+    def keep_checkpoint_copy(self, epoch: int) -> Path:
+        """Keep the checkpoint of ``epoch`` as checkpoint-epochNNN.pt (config field keep_checkpoints)."""
+        path = self.file(f"checkpoint-epoch{epoch:03d}.pt")
+        atomic_write_bytes(path, self.file("checkpoint.pt").read_bytes())
+        return path
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         path = self.file("checkpoint.pt")
@@ -173,6 +178,38 @@ def table_csv(table: np.ndarray) -> str:
 def read_table_csv(path: str | os.PathLike) -> np.ndarray:
     """Read a table written by :func:`table_csv` back into an [8, 6] array."""
     return np.loadtxt(path, delimiter=",", skiprows=1)[:, 1:]
+
+
+RECORD_FILES = ("config.json", "metrics.csv", "summary.json", "alpha.npz", "alpha_raw.csv", "alpha_weights.csv")
+
+
+def export_record(run_dir: str | os.PathLike, dest: str | os.PathLike, supernet: bool = True) -> Path:
+    """Copy a finished run's record into ``dest`` (e.g. ``results/NAME``) for committing: the files in
+    RECORD_FILES that exist, plus ``supernet.pt`` (the trained network's weights only, no optimiser state)
+    when ``supernet`` and the run has a checkpoint, so one-shot scores and perturbation selection can be
+    computed from the record without rerunning the search."""
+    src, dest = Path(run_dir), Path(dest)
+    if not (src / "summary.json").exists():
+        raise RunDirError(f"{src} has no summary.json: only finished runs are exported")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in RECORD_FILES:
+        if (src / name).exists():
+            atomic_write_bytes(dest / name, (src / name).read_bytes())
+    if supernet and (src / "checkpoint.pt").exists():
+        model = torch.load(src / "checkpoint.pt", map_location="cpu", weights_only=True)["model"]
+        buffer = io.BytesIO()
+        torch.save({"model": model}, buffer)
+        atomic_write_bytes(dest / "supernet.pt", buffer.getvalue())
+    return dest
+
+
+def final_edge_weights(run_dir: str | os.PathLike) -> np.ndarray:
+    """The last epoch's relaxed edge weights [8, 6] at full precision (from alpha.npz)."""
+    path = Path(run_dir) / "alpha.npz"
+    if not path.exists():
+        raise RunDirError(f"{path} does not exist: is {run_dir} a search run with at least one finished epoch?")
+    with np.load(path) as z:
+        return z["weights"][-1]
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, float]]:

@@ -114,10 +114,17 @@ def search_split(data, config: SearchConfig, checkpoint: dict | None = None) -> 
     return w_idx, a_idx
 
 
-def search(config: SearchConfig, run_dir: str | Path) -> dict:
-    """Run (or resume) a search into ``run_dir``; returns the summary."""
+def search(config: SearchConfig, run_dir: str | Path, wait: bool = True) -> dict:
+    """Run (or resume) a search into ``run_dir``; returns the summary.
+
+    The run directory is locked meanwhile: a second process waits (or, with ``wait=False``, gets files.Busy)."""
     config.validate()
     run = RunDir(run_dir, "search", config)
+    with run.locked(wait):
+        return _search(config, run)
+
+
+def _search(config: SearchConfig, run: RunDir) -> dict:
     ckpt = run.load_checkpoint()
     if (done := run.finished_summary(ckpt)) is not None:
         return done
@@ -196,8 +203,9 @@ def search(config: SearchConfig, run_dir: str | Path) -> dict:
 def load_search_run(run_dir: str | Path, device: str = "auto"):
     """A finished (or interrupted) search: (config, dataset, supernet with its trained weights, split indices).
 
-    The split is recomputed from the recorded config and checked against the
-    checkpoint's, so derivation methods see exactly the search's alpha half."""
+    Reads a run directory (checkpoint.pt) or an exported record (supernet.pt). The split is recomputed
+    from the recorded config and checked against the checkpoint's where there is one, so derivation
+    methods see exactly the search's alpha half."""
     from .config import config_from_dict
 
     run_dir = Path(run_dir)
@@ -205,10 +213,12 @@ def load_search_run(run_dir: str | Path, device: str = "auto"):
     config = config_from_dict("search", record)
     config.device, config.progress = device, False
     ckpt = RunDir(run_dir, "search", config).load_checkpoint()
-    if ckpt is None:
-        raise RunDirError(f"{run_dir} has no checkpoint.pt; run or resume the search first")
+    if ckpt is None:  # an exported record (rundir.export_record) keeps the weights alone
+        if not (run_dir / "supernet.pt").exists():
+            raise RunDirError(f"{run_dir} has neither checkpoint.pt nor supernet.pt; run or resume the search first")
+        ckpt = torch.load(run_dir / "supernet.pt", map_location="cpu", weights_only=True)
     data = load_dataset(config.dataset, config.data_root)
-    w_idx, a_idx = search_split(data, config, ckpt)
+    w_idx, a_idx = search_split(data, config, ckpt if "split_weights" in ckpt else None)
     model = SuperNet(config.width, len(data.classes), config.relaxation)
     model.load_state_dict(ckpt["model"])
     model = model.to(resolve_device(device), memory_format=torch.channels_last)

@@ -119,9 +119,7 @@ class SuperNet(nn.Module):
             mask = torch.as_tensor(mask).bool()
             check_mask(mask)
             self.relaxation, self.alpha = None, None
-            # the k shortcuts into a block share weight 1/k: the same per-block budget as the softmax
-            # relaxation (weights sum to 1); a single shortcut has weight 1, as in ResNet
-            self.register_buffer("fixed_weights", mask.float() / mask.float().sum(1, keepdim=True).clamp(min=1))
+            self.register_buffer("fixed_weights", mask_weights(mask))
             edges = mask
         # sources[i-1] = the j's that feed block i; shortcuts["j_i"] adapts x_j to block i
         self.sources = [[j + 1 for j in edges[i].nonzero().flatten().tolist()] for i in range(N_BLOCKS)]
@@ -172,6 +170,13 @@ class SuperNet(nn.Module):
 
     def weight_parameters(self) -> list[nn.Parameter]:
         return [p for name, p in self.named_parameters() if name != "alpha"]
+
+
+def mask_weights(mask: torch.Tensor) -> torch.Tensor:
+    """Edge weights of a derived architecture: the k shortcuts into a block share weight 1/k, the same
+    per-block budget as the softmax relaxation (weights sum to 1); a single shortcut has weight 1, as in ResNet."""
+    mask = torch.as_tensor(mask).float()
+    return mask / mask.sum(1, keepdim=True).clamp(min=1)
 
 
 def check_mask(mask: torch.Tensor) -> None:

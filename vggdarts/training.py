@@ -61,17 +61,25 @@ def make_batches(data: Dataset, images, labels, config, device, *, train: bool, 
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, batches: Batches) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy in %) over one pass, in eval mode."""
+def evaluate(model: nn.Module, batches: Batches, batch_statistics: bool = False) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy in %) over one pass.
+
+    BatchNorm uses its running statistics (eval mode), or with ``batch_statistics`` each batch's own
+    (train mode; the running buffers are restored afterwards, so the model is unchanged)."""
     was_training = model.training
-    model.eval()
+    saved = [b.clone() for b in model.buffers()] if batch_statistics else []
+    model.train(batch_statistics)
     loss_sum, correct, n = 0.0, 0, 0
-    for x, y in batches.epoch(0):
-        logits = model(x)
-        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
-        n += len(y)
-    model.train(was_training)
+    try:
+        for x, y in batches.epoch(0):
+            logits = model(x)
+            loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+            n += len(y)
+    finally:
+        for b, b0 in zip(model.buffers(), saved):
+            b.copy_(b0)
+        model.train(was_training)
     return loss_sum / max(n, 1), 100.0 * correct / max(n, 1)
 
 
@@ -142,11 +150,18 @@ class EpochLoop:
             # checkpoint first: the files below are always derivable from it
             self.run.save_checkpoint({**state(), "history": self.history, "elapsed": self.elapsed,
                                       "rng_cpu": torch.get_rng_state()})
+            if epoch + 1 in self.config.snapshot_epochs():
+                self.run.keep_checkpoint_copy(epoch + 1)
             self.run.write_metrics(self.history)
             after_epoch()
             log.info("epoch %3d/%d  train %.3f/%.2f%%  val %.3f/%.2f%%  test %.3f/%.2f%%  lr %.4g  %.1fs",
                      epoch + 1, self.config.epochs, train_loss, train_acc, row["val_loss"], row["val_acc"],
                      row["test_loss"], row["test_acc"], lr, row["seconds"])
+        # A kill between the checkpoint and these files (in the last epoch too) must not leave them stale:
+        # after the epochs they are always rewritten from the checkpointed state.
+        if self.history:
+            self.run.write_metrics(self.history)
+            after_epoch()
 
     def restore(self, checkpoint: dict[str, Any], **stateful) -> None:
         """Resume from a checkpoint: ``stateful`` maps checkpoint keys to objects with load_state_dict."""
