@@ -83,6 +83,7 @@ class SearchConfig(TrainConfig):
 
     relaxation: str = "softmax"  # how alpha becomes edge weights (see supernet.RELAXATIONS)
     order: str = "first"  # first | second (DARTS's unrolled gradient)
+    hvp: str = "exact"  # order=second: exact (double backprop) | fd (DARTS's finite difference); see hessian.py
     alpha_lr: float = 0.005
     alpha_beta1: float = 0.5
     alpha_beta2: float = 0.999
@@ -94,6 +95,7 @@ class SearchConfig(TrainConfig):
         from .supernet import RELAXATIONS
 
         _check(self.order in ("first", "second"), "order must be 'first' or 'second'")
+        _check(self.hvp in ("exact", "fd"), "hvp must be 'exact' (double backprop) or 'fd' (DARTS's finite difference)")
         _check(self.relaxation in RELAXATIONS, f"relaxation must be one of {sorted(RELAXATIONS)}")
         _check(self.alpha_lr > 0, "alpha_lr must be > 0")
         _check(0 <= self.alpha_beta1 < 1 and 0 <= self.alpha_beta2 < 1, "alpha betas must be in [0, 1)")
@@ -211,8 +213,13 @@ def parse_assignments(items: list[str]) -> dict[str, str]:
     return out
 
 
+# What a run recorded before a field existed did: its default then, where that differs from today's.
+LEGACY_DEFAULTS: dict[str, Any] = {"hvp": "fd"}
+
+
 def field_defaults(config) -> dict[str, Any]:
-    return {f.name: f.default for f in fields(config)}
+    """Each field's value for a run recorded before the field existed."""
+    return {f.name: LEGACY_DEFAULTS.get(f.name, f.default) for f in fields(config)}
 
 
 def config_from_dict(kind: str, data: dict[str, Any]):

@@ -206,3 +206,32 @@ def comparison(summary: list[dict], title: str = "") -> Figure:
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def hvp_error_figure(rows: Sequence[dict]) -> Figure:
+    """Error of the second-order alpha gradient against the exact float64 one, per search epoch:
+    DARTS's finite difference (fd, float32) and the exact product in float32 (log scale), and fd's cosine."""
+    epochs = sorted({r["epoch"] for r in rows})
+    fig, (ax_err, ax_cos) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for offset, key, label, colour in ((-0.12, "fd_rel_error", "fd (DARTS, eps = 0.01/||v||), float32", "C3"),
+                                       (0.12, "exact32_rel_error", "exact (double backprop), float32", "C0")):
+        for k, epoch in enumerate(epochs):
+            values = np.array([r[key] for r in rows if r["epoch"] == epoch])
+            ax_err.scatter(np.full(len(values), k + offset), values, s=10, alpha=0.5, color=colour,
+                           label=label if k == 0 else None)
+            ax_err.hlines(np.median(values), k + offset - 0.1, k + offset + 0.1, color=colour, lw=2)
+    ax_err.set_yscale("log")
+    ax_err.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax_err.set_ylabel("relative error of the alpha gradient")
+    for k, epoch in enumerate(epochs):
+        values = np.array([r["fd_cosine"] for r in rows if r["epoch"] == epoch])
+        ax_cos.scatter(np.full(len(values), k), values, s=10, alpha=0.5, color="C3")
+        ax_cos.hlines(np.median(values), k - 0.15, k + 0.15, color="C3", lw=2)
+    ax_cos.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax_cos.set_ylabel("cosine(fd, exact)")
+    for ax in (ax_err, ax_cos):
+        ax.set_xticks(range(len(epochs)), ["init" if e == 0 else f"epoch {e}" for e in epochs])
+    ax_err.legend(fontsize=8, loc="best")
+    fig.suptitle("Second-order alpha gradient vs exact (float64), per batch; bar = median")
+    fig.tight_layout()
+    return fig

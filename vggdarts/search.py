@@ -3,8 +3,8 @@
 Each iteration:
   1. alpha step on a batch of the *alpha* half (Adam on alpha only);
        order=first:  grad = dL_val(w, alpha)/dalpha  (no weight gradients computed)
-       order=second: DARTS's unrolled gradient of L_val(w - lr * dL_train/dw, alpha),
-                     Hessian-vector product by finite differences (eps = 0.01 / ||grad||)
+       order=second: DARTS's unrolled gradient of L_val(w - lr * dL_train/dw, alpha), its
+                     Hessian-vector product exact (double backprop) or by DARTS's finite difference
   2. weight step on a batch of the *weights* half (SGD on the network weights only).
 After each epoch: evaluate on the alpha half (val) and the test set, record alpha,
 checkpoint.  Rerunning into the same run directory resumes after the last epoch.
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from .config import SearchConfig
 from .data import load_dataset, split_in_two, stratified_subset
+from .hessian import mixed_hvp
 from .rundir import RunDir, RunDirError, read_json
 from .supernet import SuperNet
 from .training import EpochLoop, Meter, evaluate, make_batches, progress, resolve_device, sgd_and_schedule
@@ -30,30 +31,38 @@ log = logging.getLogger("vggdarts")
 
 # ----------------------------------------------------------------------------- the two steps
 
+def alpha_loss(model: SuperNet, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The alpha step's objective on a validation batch: cross-entropy plus the relaxation's own term on alpha."""
+    return F.cross_entropy(model(x), y) + model.alpha_penalty()
+
+
 def alpha_step_first_order(model: SuperNet, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Accumulate dL_val/dalpha into alpha.grad; the weights get no gradient (the cheap half)."""
-    loss = F.cross_entropy(model(x), y)
+    loss = alpha_loss(model, x, y)
     loss.backward(inputs=model.arch_parameters())
     return loss.detach()
 
 
 def alpha_step_second_order(model: SuperNet, w_opt: torch.optim.SGD, x_train, y_train, x_val, y_val,
-                            fd_scale: float = 0.01):
-    """Set alpha.grad to DARTS's unrolled gradient (eq. 7-8 of Liu et al. 2019).
+                            hvp: str = "exact", fd_scale: float = 0.01):
+    """Set alpha.grad to DARTS's unrolled gradient (eq. 7-8 of Liu et al. 2019):
 
-    The Hessian-vector product is a central difference with eps = fd_scale / ||v||
-    (DARTS's 0.01: large enough for float32, accurate to O(eps^2) on smooth losses).
+        dL_val(w', alpha)/dalpha - lr * [d^2 L_train(w, alpha)/dalpha dw] . dL_val(w', alpha)/dw'
 
-    The virtual step w' = w - lr * (momentum * buf + dL_train/dw + wd * w) is the
-    step SGD would take next (gradient clipping aside).  Weights and BN running
-    statistics are restored afterwards: only alpha.grad changes."""
+    w' = w - lr * (momentum * buf + dL_train/dw + wd * w) is the step SGD would take next (gradient
+    clipping aside).  The mixed product is exact (double backprop) or DARTS's finite difference
+    (``hvp``, see :mod:`vggdarts.hessian`).  Weights and BN running statistics are restored
+    afterwards: only alpha.grad changes."""
     alpha, weights = model.arch_parameters(), model.weight_parameters()
     group = w_opt.param_groups[0]
     lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
     saved_weights = [p.detach().clone() for p in weights]
     saved_buffers = [b.clone() for b in model.buffers()]
 
-    grads = torch.autograd.grad(F.cross_entropy(model(x_train), y_train), weights)
+    def train_loss():
+        return F.cross_entropy(model(x_train), y_train)
+
+    grads = torch.autograd.grad(train_loss(), weights)
     with torch.no_grad():  # w -> w'
         for p, g in zip(weights, grads):
             step = g + wd * p
@@ -62,26 +71,18 @@ def alpha_step_second_order(model: SuperNet, w_opt: torch.optim.SGD, x_train, y_
                 step = step + momentum * buf
             p.sub_(lr * step)
 
-    loss_val = F.cross_entropy(model(x_val), y_val)
+    loss_val = alpha_loss(model, x_val, y_val)
     grads = torch.autograd.grad(loss_val, alpha + weights)
     d_alpha, d_weights = grads[: len(alpha)], grads[len(alpha):]
-
-    eps = fd_scale / torch.cat([g.flatten() for g in d_weights]).norm()
-
-    def alpha_grad_at(sign: float):  # dL_train(w + sign * eps * dw', alpha)/dalpha
-        with torch.no_grad():
-            for p, w0, v in zip(weights, saved_weights, d_weights):
-                p.copy_(w0 + sign * eps * v)
-        return torch.autograd.grad(F.cross_entropy(model(x_train), y_train), alpha)
-
-    g_plus, g_minus = alpha_grad_at(+1.0), alpha_grad_at(-1.0)
-    with torch.no_grad():
+    with torch.no_grad():  # back to w: the mixed derivative is taken there
         for p, w0 in zip(weights, saved_weights):
             p.copy_(w0)
+    products = mixed_hvp(hvp, train_loss, alpha, weights, d_weights, fd_scale)
+    with torch.no_grad():
         for b, b0 in zip(model.buffers(), saved_buffers):
             b.copy_(b0)
-    for a, da, gp, gm in zip(alpha, d_alpha, g_plus, g_minus):
-        a.grad = da - lr * (gp - gm) / (2 * eps)
+    for a, da, h in zip(alpha, d_alpha, products):
+        a.grad = da - lr * h
     return loss_val.detach()
 
 
@@ -169,7 +170,7 @@ def _search(config: SearchConfig, run: RunDir) -> dict:
                 if config.order == "first":
                     alpha_step_first_order(model, xa, ya)
                 else:
-                    alpha_step_second_order(model, w_opt, xw, yw, xa, ya)
+                    alpha_step_second_order(model, w_opt, xw, yw, xa, ya, config.hvp)
                 a_opt.step()
             weight_step(model, w_opt, xw, yw, meter, config.grad_clip)
         alpha_raw.append(model.alpha.detach().cpu().double().numpy().copy())

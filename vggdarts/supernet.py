@@ -144,6 +144,10 @@ class SuperNet(nn.Module):
             return self.fixed_weights
         return RELAXATIONS[self.relaxation](self.alpha, self.candidates)
 
+    def alpha_penalty(self) -> torch.Tensor | float:
+        """The relaxation's own term in the alpha step's loss (0 for softmax)."""
+        return 0.0
+
     @contextmanager
     def edge_weights_overridden(self, weights: torch.Tensor):
         """Use fixed edge weights instead of relaxation(alpha) inside the block (for derivation)."""
