@@ -29,6 +29,7 @@ from bench_search import time_steps  # noqa: E402
 
 from vggdarts.config import config_from_dict  # noqa: E402
 from vggdarts.data import load_dataset  # noqa: E402
+from vggdarts.relaxations import from_config  # noqa: E402
 from vggdarts.rundir import read_json  # noqa: E402
 from vggdarts.search import alpha_step_first_order, alpha_step_second_order, search_split, weight_step  # noqa: E402
 from vggdarts.supernet import SuperNet  # noqa: E402
@@ -37,7 +38,7 @@ from vggdarts.training import Meter, make_batches, sgd_and_schedule  # noqa: E40
 
 def load_point(config, n_classes, checkpoint: Path | None, dtype=torch.float32):
     torch.manual_seed(config.seed)
-    model = SuperNet(config.width, n_classes, config.relaxation)
+    model = SuperNet(config.width, n_classes, from_config(config))
     w_opt, _ = sgd_and_schedule(model.weight_parameters(), config)
     if checkpoint is not None:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)

@@ -57,6 +57,11 @@ def derive_perturbation(search_run: str | Path, val_images: int = 5000, finetune
                   "measurements": records}
 
 
+def search_relaxation(search_run: str | Path) -> str:
+    """The relaxation a search run used (runs recorded before relaxations were configurable: softmax)."""
+    return read_json(search_run, "config.json").get("relaxation", "softmax")
+
+
 def method_params(method: str, *, k: int = 6, level: float | None = None, seed: int = 0, val_images: int = 5000,
                   finetune_steps: int = 0) -> dict[str, Any]:
     """The parameters ``method`` uses, as recorded in its mask JSON (and compared when a sweep reuses one)."""
@@ -71,14 +76,15 @@ def derive_to_file(path: str | Path, method: str, search_run: str | Path, *, dev
     Alpha-based methods read the full-precision final weights from ``alpha.npz`` (the CSVs, rounded to
     4 decimals, are for people).  Only the parameters ``method`` uses are recorded (:func:`method_params`)."""
     params = method_params(method, **options)
+    relaxation = search_relaxation(search_run) if method in derive.ALPHA_METHODS else None
     extra: dict[str, Any] = {}
     if method == "perturbation":
         mask, extra = derive_perturbation(search_run, params["val_images"], params["finetune_steps"], device)
         params["val_images"] = extra.pop("val_images")
         extra.pop("finetune_steps")
     else:
-        mask = derive.derive_from_weights(method, final_edge_weights(search_run), **params)
-    derive.save_mask(path, mask, method, params, run=str(search_run), extra=extra)
+        mask = derive.derive_from_weights(method, final_edge_weights(search_run), relaxation, **params)
+    derive.save_mask(path, mask, method, params, run=str(search_run), extra={"relaxation": relaxation, **extra})
     return mask
 
 

@@ -81,7 +81,11 @@ class TrainConfig:
 class SearchConfig(TrainConfig):
     """DARTS search of shortcut weights alpha (the study's setup by default)."""
 
-    relaxation: str = "softmax"  # how alpha becomes edge weights (see supernet.RELAXATIONS)
+    relaxation: str = "softmax"  # softmax | softmax_none | sigmoid | gumbel (see relaxations.py)
+    zero_one_weight: float = 0.0  # sigmoid: FairDARTS's zero-one loss weight w0 (FairDARTS: 10; 0 = off)
+    tau_max: float = 10.0  # gumbel: temperature at the first epoch, annealed linearly to ...
+    tau_min: float = 0.1  # ... this at the last epoch
+    gumbel_hard: bool = False  # gumbel: straight-through one-hot forward
     order: str = "first"  # first | second (DARTS's unrolled gradient)
     hvp: str = "exact"  # order=second: exact (double backprop) | fd (DARTS's finite difference); see hessian.py
     alpha_lr: float = 0.005
@@ -92,11 +96,13 @@ class SearchConfig(TrainConfig):
 
     def validate(self) -> "SearchConfig":
         super().validate()
-        from .supernet import RELAXATIONS
+        from .relaxations import NAMES
 
         _check(self.order in ("first", "second"), "order must be 'first' or 'second'")
         _check(self.hvp in ("exact", "fd"), "hvp must be 'exact' (double backprop) or 'fd' (DARTS's finite difference)")
-        _check(self.relaxation in RELAXATIONS, f"relaxation must be one of {sorted(RELAXATIONS)}")
+        _check(self.relaxation in NAMES, f"relaxation must be one of {', '.join(NAMES)}")
+        _check(self.zero_one_weight >= 0, "zero_one_weight must be >= 0 (0 = off)")
+        _check(0 < self.tau_min <= self.tau_max, "need 0 < tau_min <= tau_max")
         _check(self.alpha_lr > 0, "alpha_lr must be > 0")
         _check(0 <= self.alpha_beta1 < 1 and 0 <= self.alpha_beta2 < 1, "alpha betas must be in [0, 1)")
         _check(self.alpha_weight_decay >= 0, "alpha_weight_decay must be >= 0")

@@ -3,14 +3,21 @@
 Rows are destination blocks i = 1..8, columns source blocks j = 1..6, as in the
 alpha tables; only the 21 candidate cells (j <= i-2) can be 1.
 
-Alpha-based methods read the relaxed edge weights w (rows sum to 1):
+Alpha-based methods read the run's relaxed table (alpha.npz, full precision): softmax
+weights (rows sum to 1, with a "none" column for softmax_none / gumbel) or independent
+sigmoid gates:
 
-* ``argmax``     one shortcut into each block 3..8: its strongest source (ties: smallest j).
-* ``threshold``  every edge whose weight is above ``level`` (default: above uniform, 1/n
-                 for a block with n candidates; a weight equal to it up to 1e-6 is not above);
-                 may keep nothing.
-* ``topk``       the k strongest edges overall, ranked by weight relative to uniform
-                 (w * n), so blocks with many candidates are not penalised; k > 21 keeps all.
+* ``argmax``     one shortcut into each block 3..8: its strongest source (ties: smallest j);
+                 with a none column, no shortcut where none is strictly stronger.
+* ``threshold``  every edge whose weight is above ``level`` (default: above uniform, 1/n for
+                 a block with n choices, none included; sigmoid gates: 0.5, FairDARTS's 0.85
+                 as an option; a weight equal to the level up to 1e-6 is not above); may keep
+                 nothing.  Under plain softmax, block 3's single candidate has weight exactly
+                 1 = uniform for ever: the search says nothing about it, so threshold never
+                 keeps it (softmax_none, sigmoid and gumbel do learn block 3).
+* ``topk``       the k strongest edges overall: shared weights ranked relative to uniform
+                 (w * n), so blocks with many candidates are not penalised; gates as they are;
+                 k > 21 keeps all.
 * ``perturbation`` one shortcut per block chosen by how much the supernet's validation
                  accuracy drops when the edge is removed (Wang et al., ICLR 2021), greedily
                  block by block, optionally fine-tuning the supernet between decisions.
@@ -29,6 +36,7 @@ import numpy as np
 import torch
 
 from .files import atomic_write_text
+from .relaxations import Relaxation
 from .supernet import N_BLOCKS, N_SOURCES, candidate_mask, check_mask
 
 log = logging.getLogger("vggdarts")
@@ -42,33 +50,51 @@ def _rows_with_candidates():
     return [i for i in range(N_BLOCKS) if CANDIDATES[i].any()]
 
 
-def _check_weights(weights) -> np.ndarray:
-    w = np.asarray(weights, dtype=float)
-    if w.shape != (N_BLOCKS, N_SOURCES):
-        raise ValueError(f"edge weights must be 8x6, got {w.shape}")
-    return np.where(CANDIDATES, w, -np.inf)  # non-candidates can never be chosen
+def _split_table(table) -> tuple[np.ndarray, np.ndarray | None]:
+    """(edge weights [8, 6] with -inf at non-candidates, the none column [8] or None)."""
+    t = np.asarray(table, dtype=float)
+    if t.shape not in ((N_BLOCKS, N_SOURCES), (N_BLOCKS, N_SOURCES + 1)):
+        raise ValueError(f"edge weights must be 8x6 (or 8x7 with a none column), got {t.shape}")
+    none_col = t[:, N_SOURCES] if t.shape[1] > N_SOURCES else None
+    return np.where(CANDIDATES, t[:, :N_SOURCES], -np.inf), none_col  # non-candidates can never be chosen
 
 
-def argmax(weights) -> np.ndarray:
-    w = _check_weights(weights)
+def _n_choices(table) -> np.ndarray:
+    """[8, 1]: how many options each block's weights are shared among (candidates, plus none if present)."""
+    extra = 1 if np.shape(table)[1] > N_SOURCES else 0
+    return (CANDIDATES.sum(axis=1, keepdims=True) + extra * CANDIDATES.any(axis=1, keepdims=True)).clip(min=1)
+
+
+def argmax(table) -> np.ndarray:
+    """The strongest source into each block 3..8; with a none column, no shortcut where none is strictly
+    stronger than every source (ties go to the smallest j, then to a shortcut)."""
+    w, none_col = _split_table(table)
     mask = np.zeros((N_BLOCKS, N_SOURCES), dtype=bool)
     for i in _rows_with_candidates():
-        mask[i, int(np.argmax(w[i]))] = True  # np.argmax takes the first of ties: the smallest j
+        j = int(np.argmax(w[i]))  # np.argmax takes the first of ties: the smallest j
+        if none_col is None or w[i, j] >= none_col[i]:
+            mask[i, j] = True
     return mask
 
 
-def threshold(weights, level: float | None = None) -> np.ndarray:
-    w = _check_weights(weights)
-    n = CANDIDATES.sum(axis=1, keepdims=True).clip(min=1)
-    cut = 1.0 / n if level is None else np.full_like(w, level)
+def threshold(table, level: float | None = None, independent: bool = False) -> np.ndarray:
+    """Every edge above ``level``.  Default: independent (sigmoid) gates 0.5 (FairDARTS uses 0.85);
+    weights sharing a block's budget: above uniform 1/n over the block's n choices (none counts)."""
+    w, _ = _split_table(table)
+    if level is None:
+        cut = np.full_like(w, 0.5) if independent else np.broadcast_to(1.0 / _n_choices(table), w.shape)
+    else:
+        cut = np.full_like(w, level)
     return CANDIDATES & (w > cut + TIE_TOLERANCE)
 
 
-def topk(weights, k: int) -> np.ndarray:
+def topk(table, k: int, independent: bool = False) -> np.ndarray:
+    """The k strongest edges overall: gates ranked as they are (independent), shared weights relative to
+    uniform (w * n), so blocks with many candidates are not penalised; k > 21 keeps all."""
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
-    w = _check_weights(weights)
-    score = w * CANDIDATES.sum(axis=1, keepdims=True).clip(min=1)  # weight relative to uniform
+    w, _ = _split_table(table)
+    score = w if independent else w * _n_choices(table)
     order = np.argsort(-score, axis=None, kind="stable")[: min(k, int(CANDIDATES.sum()))]
     mask = np.zeros(N_BLOCKS * N_SOURCES, dtype=bool)
     mask[order] = True
@@ -133,11 +159,14 @@ def perturbation(model, score: Callable[[torch.Tensor], float], finetune: Callab
     return (weights > 0).cpu().numpy() & CANDIDATES, records
 
 
-def derive_from_weights(method: str, weights, **params) -> np.ndarray:
-    """Masks for every method that needs only the relaxed weights (or nothing)."""
+def derive_from_weights(method: str, table, relaxation: str = "softmax", **params) -> np.ndarray:
+    """Masks for every method that needs only the relaxed table (or nothing); ``relaxation`` says how to
+    read it (independent sigmoid gates or weights sharing a block's budget)."""
+    independent = Relaxation(relaxation).independent
     simple: dict[str, Callable[..., np.ndarray]] = {
-        "argmax": lambda: argmax(weights), "threshold": lambda: threshold(weights, params.get("level")),
-        "topk": lambda: topk(weights, int(params.get("k", 6))), "none": none, "all": all_edges,
+        "argmax": lambda: argmax(table),
+        "threshold": lambda: threshold(table, params.get("level"), independent),
+        "topk": lambda: topk(table, int(params.get("k", 6)), independent), "none": none, "all": all_edges,
         "resnet": resnet, "random": lambda: random_mask(int(params.get("seed", 0))),
     }
     if method not in simple:

@@ -7,7 +7,8 @@ import numpy as np
 
 from . import derive, plots
 from .config import PRESETS, make_config
-from .rundir import read_json, read_metrics, read_table_csv
+from .relaxations import Relaxation
+from .rundir import read_json, read_metrics
 from .supernet import scaled_channels
 
 IGNORED_FOR_PRESET = ("dataset", "data_root", "seed", "arch")  # where/which run, not the recipe
@@ -32,6 +33,8 @@ def provenance(run_dir: str | Path) -> str:
     parts = [c["dataset_used"], f"preset {infer_preset(c)}", f"width {c['width']:g}", epochs]
     if c.get("job") == "search":
         parts.append(f"{c['order']}-order DARTS")
+        if c.get("relaxation", "softmax") != "softmax":
+            parts.append(c["relaxation"])
     return " | ".join(parts)
 
 
@@ -53,19 +56,24 @@ def search_figures(run_dir: str | Path, out_dir: str | Path | None = None, prefi
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir / "figures"
     info, cfg = provenance(run_dir), read_json(run_dir, "config.json")
-    raw, weights = read_table_csv(run_dir / "alpha_raw.csv"), read_table_csv(run_dir / "alpha_weights.csv")
-    history = np.load(run_dir / "alpha.npz")["weights"]
+    relaxation = Relaxation(cfg.get("relaxation", "softmax"))
+    with np.load(run_dir / "alpha.npz") as z:  # full precision (the CSVs are rounded for people)
+        raw, weights, history = z["raw"][-1], z["weights"][-1], z["weights"]
     channels = scaled_channels(cfg["width"])
+    scale = relaxation.scale_label()
+    kind = "sigmoid gates" if relaxation.independent else "Softmax weights"
     made = {}
     figures = {
         "alpha_raw_heatmap": lambda: plots.alpha_heatmap(raw, "raw", f"Raw alpha (cf. study Table 3)\n{info}"),
         "alpha_weights_heatmap": lambda: plots.alpha_heatmap(
-            weights, "weights", f"Softmax weights of alpha (cf. study Table 2)\n{info}"),
-        "alpha_trajectories": lambda: plots.alpha_trajectories(history, f"Shortcut weights during the search\n{info}"),
+            weights, "weights", f"{kind} of alpha (cf. study Table 2)\n{info}", scale),
+        "alpha_trajectories": lambda: plots.alpha_trajectories(
+            history, f"Shortcut weights during the search\n{info}", scale.split(" (")[0], relaxation.independent),
         "architecture_all_candidates": lambda: plots.architecture(
-            weights, f"All 21 candidate shortcuts, arc strength = softmax weight (cf. study Figure 1)\n{info}", channels),
+            weights, f"All 21 candidate shortcuts, arc strength = {scale.split(' (')[0]} (cf. study Figure 1)\n{info}",
+            channels),
         "architecture_argmax": lambda: plots.architecture(
-            weights * derive.argmax(weights),
+            weights[:, :6] * derive.argmax(weights),
             f"Strongest shortcut into each block 3-8 (argmax; cf. study Figure 3), arc strength = its weight\n{info}",
             channels),
     }

@@ -39,15 +39,20 @@ def save(fig: Figure, out_dir: str | Path, name: str) -> list[Path]:
 
 
 def heatmap_data(table: np.ndarray) -> np.ma.MaskedArray:
-    """The [8, 6] table with non-candidate cells masked: exactly what alpha_heatmap draws."""
+    """The [8, 6] (or [8, 7], with none) table with cells that are no choice masked: exactly what
+    alpha_heatmap draws."""
     table = np.asarray(table, dtype=float)
-    if table.shape != (N_BLOCKS, N_SOURCES):
-        raise ValueError(f"alpha table must be 8x6, got {table.shape}")
-    return np.ma.masked_array(table, mask=~CANDIDATES)
+    if table.shape not in ((N_BLOCKS, N_SOURCES), (N_BLOCKS, N_SOURCES + 1)):
+        raise ValueError(f"alpha table must be 8x6 (or 8x7 with a none column), got {table.shape}")
+    allowed = CANDIDATES if table.shape[1] == N_SOURCES else np.hstack([CANDIDATES, CANDIDATES.any(1, keepdims=True)])
+    return np.ma.masked_array(table, mask=~allowed)
 
 
-def alpha_heatmap(table: np.ndarray, kind: str = "raw", title: str = "") -> Figure:
-    """Heatmap of an alpha table: ``kind='raw'`` (diverging, symmetric about 0) or ``'weights'`` (0..1)."""
+def alpha_heatmap(table: np.ndarray, kind: str = "raw", title: str = "", scale: str | None = None) -> Figure:
+    """Heatmap of an alpha table: ``kind='raw'`` (diverging, symmetric about 0) or ``'weights'`` (0..1).
+
+    ``scale`` labels the colour bar by meaning (e.g. "sigmoid gate (independent per edge ...)");
+    default "softmax weight (rows sum to 1)"."""
     import seaborn as sns
 
     data = heatmap_data(table)
@@ -57,25 +62,28 @@ def alpha_heatmap(table: np.ndarray, kind: str = "raw", title: str = "") -> Figu
         label = "raw alpha"
     elif kind == "weights":
         style = dict(cmap="viridis", vmin=0.0, vmax=1.0)
-        label = "softmax weight"
+        label = scale or "softmax weight (rows sum to 1)"
     else:
         raise ValueError("kind must be 'raw' or 'weights'")
-    fig, ax = plt.subplots(figsize=(7.2, 5.6))
+    fig, ax = plt.subplots(figsize=(7.2 + 0.9 * (data.shape[1] - N_SOURCES), 5.6))
     sns.heatmap(data.filled(np.nan), mask=data.mask, annot=True, fmt=".4f", annot_kws={"size": 8.5},
                 linewidths=0.6, linecolor="white", square=False, ax=ax, cbar_kws={"label": label}, **style)
     ax.set_facecolor("#eeeeee")  # masked (non-candidate) cells
-    ax.set_xticklabels([f"{j}" for j in range(1, N_SOURCES + 1)])
+    ax.set_xticklabels([f"{j}" for j in range(1, N_SOURCES + 1)] + (["none"] if data.shape[1] > N_SOURCES else []))
     ax.set_yticklabels([f"{i}" for i in range(1, N_BLOCKS + 1)], rotation=0)
-    ax.set_xlabel("source block j (shortcut from x_j)")
+    ax.set_xlabel("source block j (shortcut from x_j)" + ("; none = no shortcut" if data.shape[1] > N_SOURCES else ""))
     ax.set_ylabel("destination block i")
     ax.set_title(title or label, fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def alpha_trajectories(weights: np.ndarray, title: str = "") -> Figure:
-    """Edge weight of every candidate per epoch; ``weights`` is [epochs, 8, 6]."""
+def alpha_trajectories(weights: np.ndarray, title: str = "", scale: str = "softmax weight",
+                       independent: bool = False) -> Figure:
+    """Edge weight of every candidate per epoch; ``weights`` is [epochs, 8, 6] or [epochs, 8, 7] (with none,
+    drawn dashed black).  The grey line is uniform (1/n over the block's choices), or 0.5 for gates."""
     weights = np.asarray(weights, dtype=float)
+    has_none = weights.shape[2] > N_SOURCES
     epochs = np.arange(1, len(weights) + 1)
     fig, axes = plt.subplots(2, 3, figsize=(11, 6), sharex=True)
     colours = plt.get_cmap("tab10")
@@ -83,16 +91,20 @@ def alpha_trajectories(weights: np.ndarray, title: str = "") -> Figure:
         n = int(CANDIDATES[i].sum())
         for j in np.flatnonzero(CANDIDATES[i]):
             ax.plot(epochs, weights[:, i, j], color=colours(j), lw=1.6, label=f"j={j + 1}")
-        ax.axhline(1.0 / n, color="grey", lw=0.8, ls="--")
+        if has_none:
+            ax.plot(epochs, weights[:, i, N_SOURCES], color="black", lw=1.6, ls="--", label="none")
+        ax.axhline(0.5 if independent else 1.0 / (n + has_none), color="grey", lw=0.8, ls=":")
         ax.set_title(f"into block {i + 1} ({n} candidate{'s' if n > 1 else ''})", fontsize=9)
-        ax.set_ylim(-0.02, 1.02 if n == 1 else min(1.02, max(0.5, weights[:, i].max() * 1.15)))
+        top = weights[:, i].max() * 1.15
+        ax.set_ylim(-0.02, 1.02 if (n == 1 and not has_none) or independent else min(1.02, max(0.5, top)))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2, loc="upper left", frameon=False)
     for ax in axes[1]:
         ax.set_xlabel("epoch")
     for ax in axes[:, 0]:
-        ax.set_ylabel("softmax weight")
-    fig.suptitle((title + "\n" if title else "") + "dashed: uniform weight 1/n", fontsize=10)
+        ax.set_ylabel(scale)
+    note = "dotted: gate 0.5" if independent else "dotted: uniform weight 1/n over the block's choices"
+    fig.suptitle((title + "\n" if title else "") + note, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -102,7 +114,7 @@ def architecture(strength: np.ndarray, title: str = "", channels: Sequence[int] 
 
     ``strength`` [8, 6] in 0..1: an arc's width and opacity grow with it; 0 draws nothing.
     Pass a 0/1 mask to draw a derived architecture."""
-    strength = np.where(CANDIDATES, np.asarray(strength, dtype=float), 0.0)
+    strength = np.where(CANDIDATES, np.asarray(strength, dtype=float)[:, :N_SOURCES], 0.0)  # a none column: no arc
     fig, ax = plt.subplots(figsize=(11, 4.2))
     xs = np.arange(1, N_BLOCKS + 1) * 1.3
     cmap = plt.get_cmap("plasma_r")

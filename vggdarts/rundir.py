@@ -5,9 +5,12 @@ Schema (search; retrain writes the same minus the alpha files)::
     config.json     every resolved parameter + job, dataset actually used,
                     package/torch versions, git commit
     metrics.csv     one row per completed epoch (columns: METRIC_COLUMNS)
-    alpha.npz       raw, weights: float [epochs, 8, 6] in the table layout
-    alpha_raw.csv   final raw alpha, rows i = 1..8, columns j = 1..6, 4 decimals
-    alpha_weights.csv  final relaxed weights, same layout
+    alpha.npz       raw, weights: float [epochs, 8, C] in the table layout, full precision
+                    (what derivation reads); C = 6, or 7 with a last "none" column for the
+                    relaxations that have one (softmax_none, gumbel)
+    alpha_raw.csv   final raw alpha, rows i = 1..8, columns j1..j6 (+ none), 4 decimals
+    alpha_weights.csv  final relaxed table (softmax weights or sigmoid gates), same layout
+    checkpoint-epochNNN.pt  copies kept after the epochs listed in keep_checkpoints (optional)
     checkpoint.pt   everything needed to resume, rewritten atomically each epoch
     summary.json    best/final accuracies, best epoch by val accuracy, wall time
 
@@ -168,15 +171,17 @@ def _fmt(value: float) -> str:
 
 
 def table_csv(table: np.ndarray) -> str:
-    """An [8, 6] table as CSV: header j1..j6, one row per block i, 4 decimals."""
-    lines = ["i," + ",".join(f"j{j}" for j in range(1, table.shape[1] + 1))]
+    """An [8, 6] table as CSV: header j1..j6 (plus ``none`` for an [8, 7] table), one row per block i,
+    4 decimals."""
+    names = [f"j{j}" for j in range(1, min(table.shape[1], 6) + 1)] + (["none"] if table.shape[1] > 6 else [])
+    lines = ["i," + ",".join(names)]
     for i, row in enumerate(table, start=1):
         lines.append(f"{i}," + ",".join(f"{v:.4f}" for v in row))
     return "\n".join(lines) + "\n"
 
 
 def read_table_csv(path: str | os.PathLike) -> np.ndarray:
-    """Read a table written by :func:`table_csv` back into an [8, 6] array."""
+    """Read a table written by :func:`table_csv` back into an [8, 6] (or [8, 7], with none) array."""
     return np.loadtxt(path, delimiter=",", skiprows=1)[:, 1:]
 
 

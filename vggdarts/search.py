@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import relaxations
 from .config import SearchConfig
 from .data import load_dataset, split_in_two, stratified_subset
 from .hessian import mixed_hvp
@@ -142,7 +143,7 @@ def _search(config: SearchConfig, run: RunDir) -> dict:
     a_eval = make_batches(data, data.train_x[a_idx], data.train_y[a_idx], config, device, train=False)
     test = make_batches(data, data.test_x[test_idx], data.test_y[test_idx], config, device, train=False)
 
-    model = SuperNet(config.width, len(data.classes), config.relaxation)
+    model = SuperNet(config.width, len(data.classes), relaxations.from_config(config))
     model = model.to(device, memory_format=torch.channels_last)
     w_opt, sched = sgd_and_schedule(model.weight_parameters(), config)
     a_opt = torch.optim.Adam(model.arch_parameters(), lr=config.alpha_lr,
@@ -162,19 +163,22 @@ def _search(config: SearchConfig, run: RunDir) -> dict:
     def train_epoch(epoch: int):
         meter = Meter()
         update_alpha = epoch >= config.warmup_epochs
+        sampler = relaxations.Sampler(model.relaxation, config.seed, epoch, config.epochs)  # Gumbel noise, if any
         pairs = zip(w_batches.epoch(epoch), a_batches.epoch(epoch, batches=len(w_batches)))
         for (xw, yw), (xa, ya) in progress(pairs, len(w_batches), f"search {epoch + 1}/{config.epochs}",
                                            config.progress):
             if update_alpha:
                 a_opt.zero_grad(set_to_none=True)
-                if config.order == "first":
-                    alpha_step_first_order(model, xa, ya)
-                else:
-                    alpha_step_second_order(model, w_opt, xw, yw, xa, ya, config.hvp)
+                with sampler.step(model):
+                    if config.order == "first":
+                        alpha_step_first_order(model, xa, ya)
+                    else:
+                        alpha_step_second_order(model, w_opt, xw, yw, xa, ya, config.hvp)
                 a_opt.step()
-            weight_step(model, w_opt, xw, yw, meter, config.grad_clip)
+            with sampler.step(model):
+                weight_step(model, w_opt, xw, yw, meter, config.grad_clip)
         alpha_raw.append(model.alpha.detach().cpu().double().numpy().copy())
-        alpha_w.append(model.edge_weights().detach().cpu().double().numpy().copy())
+        alpha_w.append(model.table().detach().cpu().double().numpy().copy())
         return meter.loss, meter.acc
 
     def evaluate_epoch(epoch: int):
@@ -220,7 +224,7 @@ def load_search_run(run_dir: str | Path, device: str = "auto"):
         ckpt = torch.load(run_dir / "supernet.pt", map_location="cpu", weights_only=True)
     data = load_dataset(config.dataset, config.data_root)
     w_idx, a_idx = search_split(data, config, ckpt if "split_weights" in ckpt else None)
-    model = SuperNet(config.width, len(data.classes), config.relaxation)
+    model = SuperNet(config.width, len(data.classes), relaxations.from_config(config))
     model.load_state_dict(ckpt["model"])
     model = model.to(resolve_device(device), memory_format=torch.channels_last)
     return config, data, model, w_idx, a_idx

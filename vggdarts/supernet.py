@@ -17,8 +17,9 @@ outputs x_j of earlier blocks j = 1..i-2 (a shortcut skips at least one block):
 * shortcut_ij adapts x_j to that shape: identity when shapes match, average
   pooling when x_j is larger, then 1x1 conv + BN when the channels differ.
 * In the search, w_i = relaxation(alpha_i) over block i's candidates (softmax by
-  default): 21 candidate edges in all; alpha is one [8, 6] parameter laid out as
-  the study's tables (row = destination i, column = source j; non-candidates 0).
+  default; see relaxations.py): 21 candidate edges in all; alpha is one [8, 6]
+  parameter laid out as the study's tables (row = destination i, column = source
+  j; non-candidates 0), [8, 7] for relaxations with a "none" column.
 * With a fixed 0/1 ``mask`` instead, the same module is a plain network with
   exactly the masked shortcuts and no alpha: a derived architecture.  The k
   shortcuts into one block are averaged (weight 1/k each), keeping the search's
@@ -27,11 +28,11 @@ outputs x_j of earlier blocks j = 1..i-2 (a shortcut skips at least one block):
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .relaxations import Relaxation, masked_softmax
 
 VGG11_CHANNELS = (64, 128, 256, 256, 512, 512, 512, 512)
 POOL_AFTER = (1, 2, 4, 6, 8)  # blocks followed by a 2x2 max-pool
@@ -50,20 +51,9 @@ def candidate_edges() -> list[tuple[int, int]]:
     return [(j + 1, i + 1) for i, j in candidate_mask().nonzero().tolist()]
 
 
-# ----------------------------------------------------------------------------- relaxations
-
 def softmax_relaxation(alpha: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-    """Row-wise softmax over each block's candidates; 0 elsewhere (rows without candidates are 0)."""
-    logits = alpha.masked_fill(~candidates, float("-inf"))
-    has_candidates = candidates.any(dim=1, keepdim=True)  # blocks 1, 2 have none
-    logits = torch.where(has_candidates, logits, torch.zeros_like(alpha))  # avoid all -inf rows (NaN)
-    return torch.softmax(logits, dim=1) * candidates
-
-
-# name -> fn(alpha [8, 6], candidates bool [8, 6]) -> edge weights [8, 6]
-RELAXATIONS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "softmax": softmax_relaxation,
-}
+    """Row-wise softmax over each block's candidates; 0 elsewhere (the study's relaxation)."""
+    return masked_softmax(alpha, candidates)
 
 
 # ----------------------------------------------------------------------------- modules
@@ -104,16 +94,17 @@ class SuperNet(nn.Module):
     ``mask`` = 0/1 [8, 6]: a fixed architecture with exactly those shortcuts.
     """
 
-    def __init__(self, width: float = 1.0, num_classes: int = 10, relaxation: str = "softmax",
+    def __init__(self, width: float = 1.0, num_classes: int = 10, relaxation: str | Relaxation = "softmax",
                  mask: torch.Tensor | None = None):
         super().__init__()
         channels, shapes = scaled_channels(width), block_shapes(width)
         self.candidates: torch.Tensor
         self._override: torch.Tensor | None = None
+        self._sample: tuple[torch.Tensor, float] | None = None  # Gumbel noise and temperature of this step
         self.register_buffer("candidates", candidate_mask(), persistent=False)
         if mask is None:
-            self.relaxation = relaxation
-            self.alpha = nn.Parameter(torch.zeros(N_BLOCKS, N_SOURCES))  # alpha starts at zero
+            self.relaxation = relaxation if isinstance(relaxation, Relaxation) else Relaxation(relaxation)
+            self.alpha = nn.Parameter(torch.zeros(N_BLOCKS, self.relaxation.columns))  # alpha starts at zero
             edges = self.candidates
         else:
             mask = torch.as_tensor(mask).bool()
@@ -142,11 +133,25 @@ class SuperNet(nn.Module):
             return self._override
         if self.alpha is None:
             return self.fixed_weights
-        return RELAXATIONS[self.relaxation](self.alpha, self.candidates)
+        noise, tau = self._sample if self._sample is not None else (None, 1.0)
+        return self.relaxation.edge_weights(self.alpha, self.candidates, noise, tau)
+
+    def table(self) -> torch.Tensor:
+        """The deterministic relaxed table [8, 6] or [8, 7] (with "none"): what is recorded and derived from."""
+        return self.relaxation.table(self.alpha, self.candidates)
 
     def alpha_penalty(self) -> torch.Tensor | float:
-        """The relaxation's own term in the alpha step's loss (0 for softmax)."""
-        return 0.0
+        """The relaxation's own term in the alpha step's loss (0 for most)."""
+        return self.relaxation.penalty(self.alpha, self.candidates)
+
+    @contextmanager
+    def sampled(self, noise: torch.Tensor, tau: float):
+        """Inside the block, edge weights are a Gumbel-softmax sample with this noise and temperature."""
+        previous, self._sample = self._sample, (noise.to(self.candidates.device), tau)
+        try:
+            yield self
+        finally:
+            self._sample = previous
 
     @contextmanager
     def edge_weights_overridden(self, weights: torch.Tensor):

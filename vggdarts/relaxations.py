@@ -1,0 +1,146 @@
+"""Relaxations: how the architecture parameters alpha become the supernet's edge weights.
+
+A relaxation is one small piece: it turns alpha [8, C] into the edge weights [8, 6]
+that eq. (1) multiplies the shortcuts by, gives the deterministic table that is
+recorded, plotted and derived from, and may add a term to the alpha step's loss.
+The supernet's forward pass is the same for all of them.
+
+=============  ====  ==========================================================
+name           C     edge weights of block i
+=============  ====  ==========================================================
+softmax        6     softmax over block i's candidates (the study's; DARTS)
+softmax_none   7     softmax over the candidates plus a "none" candidate
+                     (DARTS's zero op): none's weight is the share of the block's
+                     budget that goes nowhere, so block 3 can learn "no shortcut"
+sigmoid        6     independent gates sigma(alpha_ij) (FairDARTS, Chu et al. 2020),
+                     optional zero-one loss -w0 * mean((sigma - 0.5)^2) on the alpha step
+gumbel         7     Gumbel-softmax samples over candidates plus none at temperature
+                     tau, annealed linearly per epoch tau_max -> tau_min (GDAS, Dong &
+                     Yang 2019); ``gumbel_hard``: straight-through one-hot forward.
+                     Evaluation, tables and derivation use softmax(alpha) (no noise)
+=============  ====  ==========================================================
+
+Column 7 (index 6), where there is one, is "none"; it exists for blocks 3..8
+only.  Non-candidate cells are 0 in every table.
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+
+NONE_COLUMN = 6  # index of the "none" column in 7-column tables
+NAMES = ("softmax", "softmax_none", "sigmoid", "gumbel")
+
+
+def choices(candidates: torch.Tensor, with_none: bool) -> torch.Tensor:
+    """Bool [8, 6] or [8, 7]: the cells a block chooses among (candidates, plus none for blocks with any)."""
+    if not with_none:
+        return candidates
+    return torch.cat([candidates, candidates.any(dim=1, keepdim=True)], dim=1)
+
+
+def masked_softmax(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """Row-wise softmax over ``allowed`` cells; 0 elsewhere (rows with nothing allowed are 0)."""
+    logits = logits.masked_fill(~allowed, float("-inf"))
+    logits = torch.where(allowed.any(dim=1, keepdim=True), logits, torch.zeros_like(logits))  # no all -inf rows
+    return torch.softmax(logits, dim=1) * allowed
+
+
+@dataclass(frozen=True)
+class Relaxation:
+    name: str = "softmax"
+    zero_one_weight: float = 0.0  # sigmoid: w0 of FairDARTS's zero-one loss (0 = off)
+    tau_max: float = 10.0  # gumbel: temperature at the first epoch
+    tau_min: float = 0.1  # gumbel: temperature at the last epoch
+    hard: bool = False  # gumbel: straight-through one-hot forward
+
+    def __post_init__(self):
+        if self.name not in NAMES:
+            raise ValueError(f"relaxation must be one of {', '.join(NAMES)}, got {self.name!r}")
+
+    @property
+    def has_none(self) -> bool:
+        return self.name in ("softmax_none", "gumbel")
+
+    @property
+    def independent(self) -> bool:
+        """Gates that do not compete within a block (no row budget)."""
+        return self.name == "sigmoid"
+
+    @property
+    def stochastic(self) -> bool:
+        return self.name == "gumbel"
+
+    @property
+    def columns(self) -> int:
+        return 7 if self.has_none else 6
+
+    def scale_label(self) -> str:
+        if self.independent:
+            return "sigmoid gate (independent per edge; rows need not sum to 1)"
+        return "softmax weight (each row, with none, sums to 1)" if self.has_none else "softmax weight (rows sum to 1)"
+
+    # -- alpha -> weights
+    def table(self, alpha: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """The deterministic table [8, C] (with the none column where there is one)."""
+        if self.independent:
+            return torch.sigmoid(alpha) * candidates
+        return masked_softmax(alpha, choices(candidates, self.has_none))
+
+    def edge_weights(self, alpha: torch.Tensor, candidates: torch.Tensor,
+                     noise: torch.Tensor | None = None, tau: float = 1.0) -> torch.Tensor:
+        """The weights [8, 6] eq. (1) uses: the table's shortcut columns, or a Gumbel-softmax sample."""
+        if noise is None:
+            return self.table(alpha, candidates)[:, :6]
+        allowed = choices(candidates, self.has_none)
+        soft = masked_softmax((alpha + noise) / tau, allowed)
+        if self.hard:
+            index = soft.masked_fill(~allowed, -1.0).argmax(dim=1, keepdim=True)
+            one_hot = torch.zeros_like(soft).scatter_(1, index, 1.0) * allowed.any(dim=1, keepdim=True)
+            soft = one_hot - soft.detach() + soft  # straight through: one-hot forward, soft gradient
+        return soft[:, :6]
+
+    def penalty(self, alpha: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor | float:
+        """The relaxation's own term in the alpha loss: FairDARTS's zero-one loss for sigmoid gates."""
+        if self.independent and self.zero_one_weight > 0:
+            gates = torch.sigmoid(alpha[candidates])
+            return -self.zero_one_weight * ((gates - 0.5) ** 2).mean()
+        return 0.0
+
+    # -- Gumbel noise, drawn from the run's seeded generator
+    def temperature(self, epoch: int, epochs: int) -> float:
+        """Linear anneal per epoch: tau_max at the first epoch (0), tau_min at the last (epochs - 1)."""
+        if epochs <= 1:
+            return self.tau_max
+        return self.tau_max + (self.tau_min - self.tau_max) * epoch / (epochs - 1)
+
+    def noise_stream(self, seed: int, epoch: int, shape: tuple[int, int] = (8, 7)):
+        """Gumbel(0, 1) draws for epoch ``epoch``; depends only on (seed, epoch), so a resumed run draws
+        exactly what an uninterrupted one would."""
+        g = torch.Generator().manual_seed(seed * 1_000_033 + 7 * epoch + 3)
+        while True:
+            u = torch.rand(shape, generator=g, dtype=torch.float64).clamp_(1e-12, 1 - 1e-12)
+            yield (-torch.log(-torch.log(u))).float()
+
+
+def from_config(config) -> Relaxation:
+    return Relaxation(config.relaxation, config.zero_one_weight, config.tau_max, config.tau_min, config.gumbel_hard)
+
+
+class Sampler:
+    """Per-step Gumbel samples for a search epoch: ``with sampler.step(model):`` runs one step under a
+    fresh sample (the same sample for every forward inside the step: the unrolled second-order
+    gradient sees one fixed draw).  A no-op for deterministic relaxations."""
+
+    def __init__(self, relaxation: Relaxation, seed: int, epoch: int, epochs: int):
+        self.relaxation = relaxation
+        self.tau = relaxation.temperature(epoch, epochs)
+        self.stream = relaxation.noise_stream(seed, epoch) if relaxation.stochastic else None
+
+    def step(self, model):
+        if self.stream is None:
+            return nullcontext()
+        return model.sampled(next(self.stream), self.tau)
+
