@@ -1,9 +1,10 @@
 """Command line for scripts and batch jobs.
 
-    python -m vggdarts search   --preset NAME --run-dir DIR [--set key=value ...]
+    python -m vggdarts search   --preset NAME --run-dir DIR [--set key=value ...] [--seeds 0 1 2]
     python -m vggdarts derive   --search-run DIR --method NAME --out MASK.json [--k 6] [--level X] [--seed S]
     python -m vggdarts retrain  --arch MASK.json --preset NAME --run-dir DIR [--set key=value ...]
     python -m vggdarts compare  --search-run DIR --out DIR --preset NAME [--seeds 0 1 2] [--methods ...]
+                                [--executor inline|local|slurm] [--max-parallel N] [--slurm-config cluster.yaml]
     python -m vggdarts figures  --run-dir DIR [--compare-dir DIR] [--out figures]
     python -m vggdarts notebooks --preset NAME --run-dir DIR
 
@@ -36,6 +37,24 @@ def _job_args(p: argparse.ArgumentParser, job: str) -> None:
                    help="override any config field, e.g. --set epochs=3 --set dataset=PATH")
 
 
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("where the jobs run (see executors.py)")
+    g.add_argument("--executor", default="inline", choices=("inline", "local", "slurm"),
+                   help="inline: one after another here; local: a pool of processes; slurm: a job array")
+    g.add_argument("--max-parallel", type=int, default=1, help="local: processes at once; slurm: array parallelism")
+    g.add_argument("--threads", type=int, default=0, help="CPU threads per job (0: the cores split between jobs)")
+    g.add_argument("--timeout-min", type=float, default=7 * 24 * 60,
+                   help="local: a job running longer is checkpointed and requeued")
+    g.add_argument("--slurm-config", default=None, help="cluster.yaml: partition, account, time, gpus, cpus, mem, ...")
+
+
+def _engine(args):
+    from .executors import Engine, load_slurm_config
+
+    return Engine(args.executor, args.max_parallel, args.threads, args.timeout_min,
+                  slurm=load_slurm_config(args.slurm_config))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m vggdarts", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -43,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="DARTS search of the shortcut weights alpha")
     _job_args(p, "search")
     p.add_argument("--run-dir", required=True, help="output folder; rerun into it to resume")
+    p.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="several searches, one run directory per seed: RUN_DIR/seed<k>")
+    _engine_args(p)
 
     p = sub.add_parser("derive", help="derive an architecture (8x6 shortcut mask) from a search run")
     p.add_argument("--search-run", required=True)
@@ -68,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+", default=None)
     p.add_argument("--k", type=int, default=6)
     p.add_argument("--finetune-steps", type=int, default=0)
+    _engine_args(p)
 
     p = sub.add_parser("figures", help="render a run's figures (PNG + PDF), e.g. the committed figures/")
     p.add_argument("--run-dir", required=True, help="a search run directory")
@@ -98,7 +121,19 @@ def _run(args) -> int:
     if args.command == "search":
         from .search import search
 
-        search(make_config("search", args.preset, parse_assignments(args.overrides)), args.run_dir)
+        overrides = parse_assignments(args.overrides)
+        if args.seeds is None:
+            search(make_config("search", args.preset, overrides), args.run_dir)
+        else:
+            from .executors import run_jobs
+            from .jobs import Job
+
+            jobs = [Job("search", args.preset, {**overrides, "seed": seed}, f"{args.run_dir}/seed{seed}", f"seed {seed}")
+                    for seed in args.seeds]
+            for job in jobs:
+                job.config()  # a bad parameter stops here, before anything is submitted
+            results = run_jobs(jobs, _engine(args), args.run_dir)
+            return 0 if all(r["status"] == "ok" for r in results) else 1
     elif args.command == "retrain":
         from .retrain import retrain
 
@@ -115,7 +150,7 @@ def _run(args) -> int:
 
         methods = tuple(args.methods) if args.methods else compare.DEFAULT_METHODS
         rows = compare.sweep(args.search_run, args.out, args.preset, tuple(args.seeds), methods,
-                             parse_assignments(args.overrides), topk_k=args.k,
+                             parse_assignments(args.overrides), engine=_engine(args), topk_k=args.k,
                              perturb_finetune_steps=args.finetune_steps)
         print(compare.markdown_table(compare.aggregate(rows)))
     elif args.command == "figures":

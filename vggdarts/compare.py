@@ -21,7 +21,8 @@ import torch
 
 from . import derive
 from .files import atomic_write_text, file_lock
-from .jobs import Job, run_inline
+from .executors import Engine, run_jobs
+from .jobs import Job
 from .rundir import final_edge_weights, read_json
 from .training import make_batches
 
@@ -139,13 +140,15 @@ def retrain_jobs(paths: dict[str, Path], out_dir: str | Path, preset: str, seeds
 
 
 def sweep(search_run: str | Path, out_dir: str | Path, preset: str = "cpu", seeds=(0, 1, 2),
-          methods=DEFAULT_METHODS, overrides: dict[str, Any] | None = None, **derive_options) -> list[dict]:
-    """Derive, then retrain every (method, seed); restartable.  Returns the collected rows."""
+          methods=DEFAULT_METHODS, overrides: dict[str, Any] | None = None, engine: Engine | None = None,
+          **derive_options) -> list[dict]:
+    """Derive, then retrain every (method, seed) on ``engine`` (default: inline); restartable.
+    Returns the collected rows."""
     search_cfg = read_json(search_run, "config.json")
     base = {"dataset": search_cfg["dataset"], "data_root": search_cfg["data_root"]}
     base.update(overrides or {})
     paths = derive_all(search_run, out_dir, methods, seeds, **derive_options)
-    run_inline(retrain_jobs(paths, out_dir, preset, seeds, base))
+    run_jobs(retrain_jobs(paths, out_dir, preset, seeds, base), engine, out_dir)
     return collect(out_dir)
 
 

@@ -43,14 +43,16 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     progress: bool = True  # tqdm progress bar per epoch
     keep_checkpoints: str = ""  # e.g. "1,5,20": also keep checkpoint-epoch001.pt ... after those epochs
+    threads: int = 0  # CPU threads for this job (torch.set_num_threads); 0 = torch's default (all cores)
 
-    RUNTIME_FIELDS = ("device", "progress", "eval_batch_size", "keep_checkpoints")
+    RUNTIME_FIELDS = ("device", "progress", "eval_batch_size", "keep_checkpoints", "threads")
 
     def validate(self) -> "TrainConfig":
         _check(self.width > 0, "width must be > 0")
         _check(self.epochs >= 1, "epochs must be >= 1")
         _check(self.batch_size >= 2, "batch_size must be >= 2")
         _check(self.eval_batch_size >= 1, "eval_batch_size must be >= 1")
+        _check(self.threads >= 0, "threads must be >= 0 (0 = torch's default)")
         _check(self.lr > 0, "lr must be > 0")
         _check(0 <= self.momentum < 1, "momentum must be in [0, 1)")
         _check(self.weight_decay >= 0, "weight_decay must be >= 0")

@@ -52,10 +52,16 @@ def file_lock(path: str | os.PathLike, wait: bool = True, what: str = ""):
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "?"
             if not wait:
-                raise Busy(f"{what or path.parent} is in use by another process") from None
-            log.info("%s is in use by another process; waiting for it", what or path.parent)
+                raise Busy(f"{what or path.parent} is in use by another process (pid {holder})") from None
+            log.info("%s is in use by another process (pid %s); waiting for it", what or path.parent, holder)
             fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")  # who holds it: for people, and for tests that kill the holder
+        f.flush()
         try:
             yield
         finally:

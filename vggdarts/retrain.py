@@ -21,7 +21,8 @@ from .data import load_dataset, split_in_two, stratified_subset
 from .derive import format_mask, load_mask
 from .rundir import RunDir, RunDirError, read_json
 from .supernet import SuperNet, count_macs, count_parameters
-from .training import EpochLoop, Meter, evaluate, make_batches, progress, resolve_device, sgd_and_schedule
+from .training import (EpochLoop, Meter, configure_threads, evaluate, make_batches, progress, resolve_device,
+                       sgd_and_schedule)
 
 log = logging.getLogger("vggdarts")
 NAN = float("nan")
@@ -55,6 +56,7 @@ def _retrain(config: RetrainConfig, run: RunDir, mask, arch_record: dict) -> dic
     if (done := run.finished_summary(ckpt)) is not None:
         return done
 
+    configure_threads(config.threads)
     device = resolve_device(config.device)
     data = load_dataset(config.dataset, config.data_root)
     used = stratified_subset(data.train_y, config.train_subset, seed=0)

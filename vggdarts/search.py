@@ -25,7 +25,8 @@ from .data import load_dataset, split_in_two, stratified_subset
 from .hessian import mixed_hvp
 from .rundir import RunDir, RunDirError, read_json
 from .supernet import SuperNet
-from .training import EpochLoop, Meter, evaluate, make_batches, progress, resolve_device, sgd_and_schedule
+from .training import (EpochLoop, Meter, configure_threads, evaluate, make_batches, progress, resolve_device,
+                       sgd_and_schedule)
 
 log = logging.getLogger("vggdarts")
 
@@ -131,6 +132,7 @@ def _search(config: SearchConfig, run: RunDir) -> dict:
     if (done := run.finished_summary(ckpt)) is not None:
         return done
 
+    configure_threads(config.threads)
     device = resolve_device(config.device)
     data = load_dataset(config.dataset, config.data_root)
     torch.manual_seed(config.seed)

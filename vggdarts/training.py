@@ -34,6 +34,13 @@ def setup_logging(level: int = logging.INFO) -> None:
     log.setLevel(level)
 
 
+def configure_threads(threads: int) -> None:
+    """CPU threads for this process (0 = leave torch's default).  Results are bit-identical only between
+    runs with the same thread count: float reductions are split differently."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

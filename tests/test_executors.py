@@ -1,0 +1,218 @@
+"""Sweeps on submitit: inline vs a local process pool, the parallelism cap, kill + resubmit, timeout +
+requeue, and the SLURM path end to end against fake sbatch/squeue/sacct/scancel commands."""
+import csv
+import os
+import re
+import signal
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vggdarts.executors import Engine, load_slurm_config, run_jobs
+from vggdarts.jobs import Job
+
+pytest.importorskip("submitit")
+
+
+def _search_job(tmp_path, name, seed=0, **over):
+    overrides = {"dataset": "synthetic", "progress": False, "seed": seed, "train_subset": 256, "test_subset": 64,
+                 "threads": 1, **over}
+    return Job("search", "smoke", overrides, str(tmp_path / name), name)
+
+
+def _metrics_without_time(run_dir):
+    with open(Path(run_dir) / "metrics.csv") as f:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
+
+
+def _same_result(a, b):
+    za, zb = np.load(Path(a) / "alpha.npz"), np.load(Path(b) / "alpha.npz")
+    return (np.array_equal(za["raw"], zb["raw"]) and np.array_equal(za["weights"], zb["weights"])
+            and _metrics_without_time(a) == _metrics_without_time(b))
+
+
+def _workers(folder):
+    """PIDs of live submitit worker processes (the task, not its controller) whose folder is under ``folder``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        if "submitit.core._submit" in cmd and str(folder) in cmd:
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_inline_and_local_give_bit_identical_results_and_local_respects_max_parallel(tmp_path):
+    inline = [_search_job(tmp_path / "inline", f"s{k}", seed=k) for k in range(4)]
+    local = [_search_job(tmp_path / "local", f"s{k}", seed=k) for k in range(4)]
+    assert [r["status"] for r in run_jobs(inline, Engine(progress=False))] == ["ok"] * 4
+    seen, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            seen.append(len(_workers(tmp_path / "local")))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        results = run_jobs(local, Engine("local", max_parallel=2, poll_s=0.2, progress=False), tmp_path / "local")
+    finally:
+        stop.set()
+        watcher.join()
+    assert [r["status"] for r in results] == ["ok"] * 4, results
+    assert max(seen) == 2, f"observed worker counts {sorted(set(seen))}"  # parallel, never more than 2
+    for a, b in zip(inline, local):
+        assert _same_result(a.run_dir, b.run_dir), a.label
+    assert list((tmp_path / "local" / "_submitit").glob("*_log.out"))  # submitit's logs under the sweep
+
+
+def test_a_killed_job_is_resubmitted_and_ends_as_if_uninterrupted(tmp_path):
+    reference = _search_job(tmp_path, "reference", epochs=6)
+    run_jobs([reference], Engine(progress=False))
+    job = _search_job(tmp_path, "killed", epochs=6)
+    killed = []
+
+    def kill_once():
+        metrics, lock = Path(job.run_dir) / "metrics.csv", Path(job.run_dir) / ".lock"
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if metrics.exists() and len(metrics.read_text().splitlines()) >= 3 and lock.exists():
+                pid = int(lock.read_text().split()[0])
+                os.kill(pid, signal.SIGKILL)  # the worker, mid-run (2 epochs checkpointed)
+                killed.append(pid)
+                return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_once)
+    killer.start()
+    [result] = run_jobs([job], Engine("local", poll_s=0.2, retries=1, progress=False), tmp_path / "sweep")
+    killer.join()
+    assert killed, "the job finished before it could be killed"
+    assert result["status"] == "ok", result
+    assert _same_result(reference.run_dir, job.run_dir)
+
+
+def test_a_forced_timeout_requeues_the_job_which_resumes_and_finishes(tmp_path):
+    reference = _search_job(tmp_path, "reference", epochs=40)
+    run_jobs([reference], Engine(progress=False))
+    job = _search_job(tmp_path, "timed", epochs=40)
+    # 15 s per attempt, the signal 5 s before: several requeues, each resuming from the last epoch
+    engine = Engine("local", timeout_min=0.25, signal_delay_s=5, max_requeues=10, poll_s=0.2, progress=False)
+    [result] = run_jobs([job], engine, tmp_path / "sweep")
+    assert result["status"] == "ok", result
+    logs = "".join(p.read_text() for p in (tmp_path / "sweep" / "_submitit").glob("*_log.*"))
+    assert "Requeued" in logs and "resuming" in logs, logs[-2000:]
+    assert _same_result(reference.run_dir, job.run_dir)
+
+
+def test_a_failing_job_is_reported_and_the_others_go_on(tmp_path):
+    good = _search_job(tmp_path, "good")
+    bad = Job("retrain", "smoke", {"dataset": "synthetic", "progress": False, "arch": str(tmp_path / "missing.json")},
+              str(tmp_path / "bad"), "bad")
+    results = run_jobs([bad, good], Engine("local", max_parallel=2, poll_s=0.2, retries=0, progress=False),
+                       tmp_path / "sweep")
+    assert [r["status"] for r in results] == ["failed", "ok"]
+    assert "does not exist" in results[0]["error"] and results[0]["run_dir"] == str(tmp_path / "bad")
+
+
+FAKE_SBATCH = '''#!{python}
+import os, re, subprocess, sys
+from pathlib import Path
+state = Path(os.environ["FAKE_SLURM_DIR"])
+if sys.argv[1] == "--run":  # the fake cluster: run the array's tasks here, one after another
+    jid, script = sys.argv[2], sys.argv[3]
+    text = Path(script).read_text()
+    m = re.search(r"#SBATCH --array=(\\d+)-(\\d+)", text)
+    for a in range(int(m[1]), int(m[2]) + 1) if m else [0]:
+        tid = f"{{jid}}_{{a}}" if m else jid
+        (state / f"state_{{tid}}").write_text("RUNNING")
+        env = {{**os.environ, "SLURM_JOB_ID": tid, "SLURM_ARRAY_JOB_ID": jid, "SLURM_ARRAY_TASK_ID": str(a),
+               "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_NTASKS": "1",
+               "SLURM_JOB_NUM_NODES": "1", "SLURM_JOB_NODELIST": "fakenode"}}
+        code = subprocess.run(["bash", script], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+        (state / f"state_{{tid}}").write_text("COMPLETED" if code == 0 else "FAILED")
+    sys.exit(0)
+script = sys.argv[-1]
+with open(state / "sbatch_received", "a") as f:
+    f.write(Path(script).read_text() + "\\n")
+counter = state / "counter"
+jid = str(int(counter.read_text()) + 1 if counter.exists() else 4242)
+counter.write_text(jid)
+subprocess.Popen([sys.executable, __file__, "--run", jid, script], start_new_session=True,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(f"Submitted batch job {{jid}}")
+'''
+
+FAKE_SRUN = '''#!{python}
+import os, subprocess, sys
+args, out, err = sys.argv[1:], os.devnull, os.devnull
+while args and args[0].startswith("--"):
+    flag = args.pop(0)
+    if flag == "--output": out = args.pop(0)
+    elif flag == "--error": err = args.pop(0)
+def fill(p):
+    return (p.replace("%A", os.environ["SLURM_ARRAY_JOB_ID"]).replace("%a", os.environ["SLURM_ARRAY_TASK_ID"])
+             .replace("%j", os.environ["SLURM_JOB_ID"]).replace("%t", "0"))
+with open(fill(out), "a") as o, open(fill(err), "a") as e:
+    sys.exit(subprocess.run(args, stdout=o, stderr=e).returncode)
+'''
+
+FAKE_SACCT = '''#!{python}
+import os
+from pathlib import Path
+print("JobID|State|NodeList")
+for f in sorted(Path(os.environ["FAKE_SLURM_DIR"]).glob("state_*")):
+    print(f"{{f.name[6:]}}|{{f.read_text()}}|fakenode")
+'''
+
+
+def test_slurm_path_end_to_end_against_fake_slurm_commands(tmp_path, monkeypatch):
+    bin_dir, state = tmp_path / "bin", tmp_path / "slurm"
+    bin_dir.mkdir()
+    state.mkdir()
+    scripts = {"sbatch": FAKE_SBATCH, "srun": FAKE_SRUN, "sacct": FAKE_SACCT,
+               "squeue": "#!/bin/sh\necho 'JOBID STATE'\n", "scancel": "#!/bin/sh\nexit 0\n"}
+    for name, text in scripts.items():
+        (bin_dir / name).write_text(text.format(python=sys.executable) if "{python}" in text else text)
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_SLURM_DIR", str(state))
+    cluster = tmp_path / "cluster.yaml"
+    cluster.write_text(textwrap.dedent("""\
+        partition: fakepart
+        account: fakelab
+        time: 30
+        gpus: 1
+        cpus: 2
+        mem: 4GB
+        array_parallelism: 2
+    """))
+    jobs = [_search_job(tmp_path / "sweep", f"s{k}", seed=k) for k in range(3)]
+    results = run_jobs(jobs, Engine("slurm", slurm=load_slurm_config(cluster), poll_s=0.2, progress=False),
+                       tmp_path / "sweep")
+    assert [r["status"] for r in results] == ["ok"] * 3, results
+    received = (state / "sbatch_received").read_text()
+    assert received.count("#!/bin/bash") == 1  # one job array for the whole sweep
+    for line in ("--array=0-2%2", "--partition=fakepart", "--account=fakelab", "--time=30", "--gpus-per-node=1",
+                 "--cpus-per-task=2", "--mem=4GB"):
+        assert re.search(rf"#SBATCH {re.escape(line)}\b", received), line
+    inline = [_search_job(tmp_path / "inline", f"s{k}", seed=k) for k in range(3)]
+    run_jobs(inline, Engine(progress=False))
+    assert all(_same_result(a.run_dir, b.run_dir) for a, b in zip(inline, jobs))
+
+
+def test_engine_settings_are_checked():
+    with pytest.raises(ValueError, match="executor"):
+        Engine("dask")
+    with pytest.raises(ValueError, match="unknown SLURM"):
+        Engine("slurm", slurm={"partiton": "x"})
+    with pytest.raises(FileNotFoundError, match="cluster.yaml"):
+        load_slurm_config("nope.yaml")
