@@ -1,6 +1,8 @@
 # Two commands on a fresh machine (each creates .venv and installs on first use):
 #   make run  [PRESET=smoke|cpu|paper] [RUN_DIR=runs/PRESET]   the study: notebooks 01 -> 04 via papermill
 #   make test                                                   the test suite (what CI runs)
+#   make e2e                                                    the browser check of JupyterLab (CI runs it too)
+#   make lab                                                    JupyterLab on the project
 PYTHON  ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
@@ -8,7 +10,7 @@ PRESET  ?= smoke
 RUN_DIR ?= runs/$(PRESET)
 SHARED_CIFAR := ../shared/data/cifar10-jpeg.tar.gz
 
-.PHONY: run test data figures bench clean-venv
+.PHONY: run test e2e lab data figures bench clean-venv
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +31,17 @@ run: $(BIN)/.installed data
 
 test: $(BIN)/.installed data
 	$(BIN)/python -m pytest -q tests --nbval-lax notebooks
+
+# A real browser (Debian's chromium + chromedriver, installed here if missing; apt-get needs root) opens
+# notebook 02 in a running JupyterLab, runs it, moves the explorer's epoch slider, checks the heatmap changed.
+e2e: $(BIN)/.installed data
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null)
+	cd tests && ../$(BIN)/python e2e_lab.py --run-dir results/search-cpu --screenshot ../runs/e2e/lab-explorer.png
+
+# JupyterLab on the project with its venv's kernel (open the URL it prints; notebooks/ holds the study)
+lab: $(BIN)/.installed data
+	$(BIN)/python -m jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 # Render a finished `make run` (search + comparison) into figures/, e.g. make figures PRESET=cpu
 figures: $(BIN)/.installed

@@ -27,6 +27,19 @@ def load_params(preset: str) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
+def _stream_progress() -> None:
+    """Show each cell's output (the search's one line per epoch) in the terminal while it runs."""
+    import logging
+
+    logger = logging.getLogger("papermill")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(logging.INFO)
+
+
 def run_notebooks(preset: str, run_dir: str, notebooks: list[str] | None = None) -> int:
     import papermill as pm
 
@@ -34,10 +47,12 @@ def run_notebooks(preset: str, run_dir: str, notebooks: list[str] | None = None)
     order = notebooks or params.pop("notebooks", None) or list(DEFAULT_NOTEBOOKS)
     params.pop("notebooks", None)
     run_dir_path = Path(run_dir)
-    # the whole study hangs off one folder: the search, its figures, the comparison
-    params.update(run_dir=str(run_dir_path), search_run=str(run_dir_path),
-                  figures_dir=params.get("figures_dir") or str(run_dir_path / "figures"),
-                  out_dir=params.get("out_dir") or str(run_dir_path / "compare"))
+    # the whole study hangs off one folder: the search, its figures, the comparison; a parameter file may
+    # point elsewhere (PRESET=results reads the committed records and writes only figures under RUN_DIR)
+    defaults = dict(run_dir=str(run_dir_path), search_run=str(run_dir_path),
+                    figures_dir=str(run_dir_path / "figures"), out_dir=str(run_dir_path / "compare"))
+    params = {**defaults, **{k: v for k, v in params.items() if v is not None}}
+    _stream_progress()
     out_dir = run_dir_path / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in order:

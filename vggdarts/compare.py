@@ -152,8 +152,9 @@ def sweep(search_run: str | Path, out_dir: str | Path, preset: str = "cpu", seed
     return collect(out_dir)
 
 
-def collect(out_dir: str | Path) -> list[dict]:
-    """Rows (method, seed, test_acc, ...) of every finished retrain under ``out_dir``; writes comparison.csv."""
+def collect(out_dir: str | Path, write: bool = True) -> list[dict]:
+    """Rows (method, seed, test_acc, ...) of every finished retrain under ``out_dir``; writes comparison.csv
+    (unless ``write=False``: reporting a committed record changes nothing in it)."""
     rows = []
     for summary_file in sorted(Path(out_dir).glob("*/seed*/summary.json")):
         s = read_json(summary_file.parent, "summary.json")
@@ -169,7 +170,7 @@ def collect(out_dir: str | Path) -> list[dict]:
         rows.append({"method": failed_file.parent.parent.name, "seed": f["seed"], "status": f["status"],
                      "test_acc": math.nan, "final_val_acc": math.nan, "n_shortcuts": int(np.sum(c["arch_mask"])),
                      "params": math.nan, "macs": math.nan, "epochs": c["epochs"], "dataset": c["dataset_used"]})
-    if rows:
+    if rows and write:
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()

@@ -11,7 +11,8 @@ from .relaxations import Relaxation
 from .rundir import read_json, read_metrics
 from .supernet import scaled_channels
 
-IGNORED_FOR_PRESET = ("dataset", "data_root", "seed", "arch")  # where/which run, not the recipe
+IGNORED_FOR_PRESET = ("dataset", "data_root", "seed", "arch", "relaxation", "zero_one_weight", "tau_max", "tau_min",
+                      "gumbel_hard", "order", "hvp")  # where/which run and the method (shown apart), not the recipe
 
 
 def infer_preset(record: dict) -> str:
@@ -96,7 +97,7 @@ def comparison_figure(compare_dir: str | Path, out_dir: str | Path | None = None
     from .compare import aggregate, collect
 
     compare_dir = Path(compare_dir)
-    rows = collect(compare_dir)
+    rows = collect(compare_dir, write=False)
     if not rows:
         raise FileNotFoundError(f"no finished retrains under {compare_dir}; run the comparison first")
     first = next(compare_dir.glob("*/seed*/config.json")).parent
@@ -125,3 +126,40 @@ def architecture_figures(compare_dir: str | Path, out_dir: str | Path | None = N
         fig = plots.architecture(fixed_weights, title, scaled_channels(width))
         made[path.stem] = _finish(fig, out_dir, f"{prefix}arch_{path.stem}", show)
     return made
+
+
+def final_table(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray, Relaxation]:
+    """(raw alpha, relaxed table, relaxation) of a search run's last epoch, at full precision."""
+    run_dir = Path(run_dir)
+    relaxation = Relaxation(read_json(run_dir, "config.json").get("relaxation", "softmax"))
+    with np.load(run_dir / "alpha.npz") as z:
+        return z["raw"][-1], z["weights"][-1], relaxation
+
+
+def print_tables(run_dir: str | Path) -> None:
+    """Print a run's final raw alpha and relaxed table (rows: block i; columns: source j, then none)."""
+    raw, table, relaxation = final_table(run_dir)
+    columns = "columns: source j = 1..6" + (", none" if relaxation.has_none else "")
+    print(f"{provenance(run_dir)}\nraw alpha (rows: block i, {columns})\n{raw.round(4)}")
+    print(f"{relaxation.scale_label()}\n{table.round(4)}")
+    print("strongest shortcut into each block (argmax" + (", none allowed" if relaxation.has_none else "") + "):")
+    print(derive.format_mask(derive.argmax(table)))
+
+
+def tables_figure(run_dirs, out_dir: str | Path | None = None, name: str = "relaxations",
+                  show: bool = False) -> list[Path]:
+    """The final relaxed tables of several search runs side by side (e.g. one per relaxation)."""
+    run_dirs = [Path(r) for r in run_dirs]
+    tables, titles, scales = [], [], []
+    for run in run_dirs:
+        _, table, relaxation = final_table(run)
+        cfg = read_json(run, "config.json")
+        extra = f", w0={cfg['zero_one_weight']:g}" if relaxation.independent and cfg.get("zero_one_weight") else ""
+        tables.append(table)
+        titles.append(f"{relaxation.name}{extra}\n{run.name}")
+        scales.append(relaxation.scale_label())
+    info = provenance(run_dirs[0]).split(" | ")
+    fig = plots.tables_side_by_side(tables, titles, scales,
+                                    f"Final shortcut weights per relaxation ({', '.join(info[:3])}, seed "
+                                    f"{read_json(run_dirs[0], 'config.json')['seed']})")
+    return _finish(fig, out_dir if out_dir is not None else run_dirs[0] / "figures", name, show)

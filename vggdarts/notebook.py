@@ -14,8 +14,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 def setup() -> Path:
     """Work from the project root (so run_dir/data_root mean the same in JupyterLab, nbval and
     papermill), log one line per epoch, and return the root."""
-    if (PROJECT_ROOT / "notebooks").is_dir() and Path.cwd().resolve() == (PROJECT_ROOT / "notebooks"):
-        os.chdir(PROJECT_ROOT)
+    here = Path.cwd().resolve()
+    if (PROJECT_ROOT / "notebooks").is_dir() and (here == PROJECT_ROOT or PROJECT_ROOT in here.parents):
+        os.chdir(PROJECT_ROOT)  # a notebook opened anywhere inside the project (notebooks/, runs/...)
     setup_logging()
     return Path.cwd()
 
@@ -23,6 +24,13 @@ def setup() -> Path:
 def config(job: str, preset: str, extra: dict[str, Any] | None = None, **parameters):
     """make_config from notebook parameters: None means 'the preset's value'; ``extra`` sets any other field."""
     return make_config(job, preset, {**parameters, **(extra or {})})
+
+
+def engine(executor: str = "inline", max_parallel: int = 1, slurm_config: str | None = None, **settings):
+    """Where a notebook's sweep runs (executors.Engine), from notebook parameters."""
+    from .executors import Engine, load_slurm_config
+
+    return Engine(executor, max_parallel, slurm=load_slurm_config(slurm_config), **settings)
 
 
 def show(fig) -> None:
@@ -56,9 +64,9 @@ def search_summary(run_dir: str | Path) -> str:
     if "NOT CIFAR-10" in s["dataset_used"] or "synthetic" in s["dataset_used"]:
         warn = f"\n\n**WARNING: this run used {s['dataset_used']}, not CIFAR-10. Its numbers say nothing about CIFAR-10.**"
     return (f"**Search finished** ({provenance(run_dir)})\n\n"
-            f"- best test accuracy: **{s['best_test_acc']:.2f}%** (epoch {s['best_test_epoch']}); "
-            f"final {s['final_test_acc']:.2f}%\n"
-            f"- best val (alpha half) accuracy {s['best_val_acc']:.2f}% at epoch {s['best_val_epoch']} "
-            f"(test there: {s['test_acc_at_best_val']:.2f}%)\n"
+            f"- test accuracy at the best-val epoch (the selection): **{s['test_acc_at_best_val']:.2f}%** "
+            f"(epoch {s['best_val_epoch']}, val = alpha half {s['best_val_acc']:.2f}%)\n"
+            f"- best test accuracy over epochs (the study's headline convention, not a selection): "
+            f"{s['best_test_acc']:.2f}% (epoch {s['best_test_epoch']}); final {s['final_test_acc']:.2f}%\n"
             f"- dataset actually used: {s['dataset_used']}\n"
             f"- {s['epochs_done']} epochs, {s['mean_epoch_seconds']:.1f} s/epoch, run directory `{run_dir}`{warn}")

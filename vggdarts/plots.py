@@ -247,3 +247,29 @@ def hvp_error_figure(rows: Sequence[dict]) -> Figure:
     fig.suptitle("Second-order alpha gradient vs exact (float64), per batch; bar = median")
     fig.tight_layout()
     return fig
+
+
+def tables_side_by_side(tables: Sequence[np.ndarray], titles: Sequence[str], scales: Sequence[str],
+                        suptitle: str = "") -> Figure:
+    """Several runs' final relaxed tables as heatmaps in a row (8x6, or 8x7 with a none column), each with
+    its own colour-bar label (softmax weights vs independent sigmoid gates)."""
+    import seaborn as sns
+
+    widths = [np.shape(t)[1] + 1.2 for t in tables]
+    fig, axes = plt.subplots(1, len(tables), figsize=(0.62 * sum(widths) + 1, 4.6), squeeze=False,
+                             gridspec_kw={"width_ratios": widths})
+    for ax, table, title, scale in zip(axes[0], tables, titles, scales):
+        data = heatmap_data(table)
+        sns.heatmap(data.filled(np.nan), mask=data.mask, annot=True, fmt=".2f", annot_kws={"size": 7},
+                    linewidths=0.5, linecolor="white", vmin=0, vmax=1, cmap="viridis", ax=ax,
+                    cbar_kws={"label": "\n(".join(scale.split(" (", 1)) if "(" in scale else scale, "shrink": 0.8})
+        ax.set_facecolor("#eeeeee")
+        ax.set_xticklabels([str(j) for j in range(1, N_SOURCES + 1)] + (["none"] if data.shape[1] > N_SOURCES else []),
+                           fontsize=8)
+        ax.set_yticklabels([str(i) for i in range(1, N_BLOCKS + 1)], rotation=0, fontsize=8)
+        ax.set_xlabel("source block j")
+        ax.set_title(title, fontsize=9)
+    axes[0][0].set_ylabel("destination block i")
+    fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
