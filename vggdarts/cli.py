@@ -6,6 +6,7 @@
     python -m vggdarts compare  --search-run DIR --out DIR --preset NAME [--seeds 0 1 2] [--methods ...]
                                 [--executor inline|local|slurm] [--max-parallel N] [--slurm-config cluster.yaml]
     python -m vggdarts figures  --run-dir DIR [--compare-dir DIR] [--out figures]
+    python -m vggdarts export   --run-dir DIR --out results/NAME
     python -m vggdarts notebooks --preset NAME --run-dir DIR
 
 User errors (bad parameter, missing data, foreign run directory, corrupt
@@ -97,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare-dir", default=None, help="a comparison folder (from `compare`), optional")
     p.add_argument("--out", default=None, help="output folder (default: <run-dir>/figures)")
 
+    p = sub.add_parser("export", help="copy a finished run's record (no checkpoints; + supernet.pt) for results/")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--out", required=True, help="e.g. results/search-cpu-seed1")
+
     p = sub.add_parser("notebooks", help="run notebooks 01 -> 02 -> 03 (-> 04) with papermill")
     p.add_argument("--preset", default="smoke", help="parameter file notebooks/params/PRESET.yaml")
     p.add_argument("--run-dir", required=True, help="where the search and the executed notebooks go")
@@ -162,6 +167,10 @@ def _run(args) -> int:
                      *figures.architecture_figures(args.compare_dir, args.out).values()]
         for paths in made:
             print(" ".join(str(p) for p in paths))
+    elif args.command == "export":
+        from .rundir import export_record
+
+        print(export_record(args.run_dir, args.out))
     elif args.command == "notebooks":
         from .batch import run_notebooks
 

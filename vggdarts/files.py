@@ -18,6 +18,10 @@ from pathlib import Path
 log = logging.getLogger("vggdarts")
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 class Busy(RuntimeError):
     """Another process holds the lock (raised only when not waiting)."""
 
@@ -26,6 +30,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
