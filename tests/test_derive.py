@@ -160,3 +160,23 @@ def test_fixed_network_from_each_method_has_exactly_the_named_shortcuts(method):
     w = net.edge_weights()
     assert torch.allclose(w.sum(1), torch.from_numpy((mask.sum(1) > 0).astype(np.float32)))
     assert net(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_statistics_agree_with_scipy_on_fixed_data():
+    from scipy import stats as sps
+
+    from vggdarts import stats
+
+    x = np.array([79.1, 79.4, 78.8, 80.2, 79.9, 78.5, 79.0, 80.1])
+    y = np.array([0.2, 0.5, 0.1, 0.9, 0.4, 0.0, 0.3, 0.8])
+    assert stats.kendall_tau(x, y) == pytest.approx(sps.kendalltau(x, y).statistic)
+    assert stats.spearman_rho(x, y) == pytest.approx(sps.spearmanr(x, y).statistic)
+    ci = stats.bootstrap_interval(stats.kendall_tau, x, y, n_resamples=500)
+    ref = sps.bootstrap((x, y), lambda a, b: sps.kendalltau(a, b).statistic, paired=True, vectorized=False,
+                        n_resamples=500, method="percentile", random_state=np.random.default_rng(0))
+    assert (ci.low, ci.high) == pytest.approx((ref.confidence_interval.low, ref.confidence_interval.high))
+    assert ci.low <= ci.estimate <= ci.high
+    d = stats.paired_difference([80.0, 81.0, 79.5], [78.0, 78.5, 78.0])
+    t = sps.ttest_rel([80.0, 81.0, 79.5], [78.0, 78.5, 78.0]).confidence_interval(0.95)
+    assert d.estimate == pytest.approx(2.0) and (d.low, d.high) == pytest.approx((t.low, t.high))
+    assert d.excludes_zero and not stats.paired_difference([1.0, -1.0, 0.5], [0.0, 0.0, 0.0]).excludes_zero

@@ -152,3 +152,18 @@ def test_an_old_failure_does_not_skip_a_run_whose_config_changed(tmp_path):
     changed = Job("retrain", "smoke", {**over, "lr": 0.05}, str(tmp_path / "r"))
     with pytest.raises(RunDirError, match="different config"):
         run_job(changed)  # was: silently skipped because failed.json existed
+
+
+def test_a_run_recorded_before_a_field_existed_reopens_with_that_fields_old_value(smoke_run, tmp_path):
+    import shutil
+
+    from vggdarts.search import load_search_run
+
+    old = tmp_path / "old"
+    shutil.copytree(smoke_run, old)
+    record = json.loads((old / "config.json").read_text())
+    del record["hvp"]  # written before hvp existed: its runs used DARTS's finite difference
+    (old / "config.json").write_text(json.dumps(record))
+    config, *_ = load_search_run(old, "cpu")
+    assert config.hvp == "fd"
+    assert search(config, old)["epochs_done"] == 3  # accepted as the same run: finished, not retrained

@@ -24,6 +24,7 @@ from .files import atomic_write_text, file_lock
 from .executors import Engine, run_jobs
 from .jobs import Job
 from .rundir import final_edge_weights, read_json
+from .stats import paired_difference
 from .training import make_batches
 
 log = logging.getLogger("vggdarts")
@@ -179,28 +180,46 @@ def collect(out_dir: str | Path, write: bool = True) -> list[dict]:
     return rows
 
 
-def aggregate(rows: list[dict]) -> list[dict]:
+def aggregate(rows: list[dict], reference: str = "none") -> list[dict]:
     """Mean and sample std of test accuracy per method over its finished runs, with parameters and MACs;
-    ``failed`` counts runs that diverged."""
+    ``failed`` counts runs that diverged; ``diff`` is the paired difference to ``reference`` over the seeds
+    both have (a stats.Interval: mean and 95% t interval), None where there is nothing to pair."""
     out = []
+    by_seed = lambda method: {r["seed"]: r["test_acc"] for r in rows if r["method"] == method and r["status"] == "ok"}  # noqa: E731
+    base = by_seed(reference)
     for method in dict.fromkeys(r["method"] for r in rows):
         everything = [r for r in rows if r["method"] == method]
         ok = [r for r in everything if r["status"] == "ok"]
         mean = lambda key: float(np.mean([r[key] for r in ok])) if ok else math.nan  # noqa: E731
         acc = np.array([r["test_acc"] for r in ok], dtype=float)
+        mine = by_seed(method)
+        seeds = sorted(set(mine) & set(base))
+        diff = (paired_difference([mine[s] for s in seeds], [base[s] for s in seeds])
+                if method != reference and seeds else None)
         out.append({"method": method, "n": len(ok), "failed": len(everything) - len(ok), "test_acc_mean": mean("test_acc"),
                     "test_acc_std": float(acc.std(ddof=1)) if len(acc) > 1 else math.nan,
                     "val_acc_mean": mean("final_val_acc"), "n_shortcuts": float(everything[0]["n_shortcuts"]),
-                    "params_M": mean("params") / 1e6, "macs_M": mean("macs") / 1e6})
+                    "params_M": mean("params") / 1e6, "macs_M": mean("macs") / 1e6, "diff": diff,
+                    "diff_n": len(seeds), "reference": reference})
     return sorted(out, key=lambda r: -r["test_acc_mean"] if not math.isnan(r["test_acc_mean"]) else math.inf)
 
 
 def markdown_table(summary: list[dict]) -> str:
-    lines = ["| method | runs | test acc % (mean ± std) | val acc % | shortcuts | params (M) | MACs (M) |",
-             "|---|---|---|---|---|---|---|"]
+    """The comparison table; the last column is the paired difference to the reference (same seeds) with its
+    95% interval, in bold where the interval excludes 0 (distinguishable from seed noise at this n)."""
+    reference = summary[0].get("reference", "none") if summary else "none"
+    lines = [f"| method | runs | test acc % (mean ± std) | val acc % | shortcuts | params (M) | MACs (M) | "
+             f"Δ test vs {reference}, paired [95% CI] |", "|---|---|---|---|---|---|---|---|"]
     for r in summary:
         std = "" if math.isnan(r["test_acc_std"]) else f" ± {r['test_acc_std']:.2f}"
         runs = f"{r['n']}" + (f" ({r['failed']} diverged)" if r["failed"] else "")
+        d = r.get("diff")
+        if d is None:
+            delta = "—"
+        elif math.isnan(d.low):
+            delta = f"{d.estimate:+.2f} (n={r['diff_n']}, no interval)"
+        else:
+            delta = f"**{d}**" if d.excludes_zero else f"{d}"
         lines.append(f"| {r['method']} | {runs} | {r['test_acc_mean']:.2f}{std} | {r['val_acc_mean']:.2f} | "
-                     f"{r['n_shortcuts']:.0f} | {r['params_M']:.3f} | {r['macs_M']:.1f} |")
+                     f"{r['n_shortcuts']:.0f} | {r['params_M']:.3f} | {r['macs_M']:.1f} | {delta} |")
     return "\n".join(lines)

@@ -234,4 +234,5 @@ def config_from_dict(kind: str, data: dict[str, Any]):
     """Rebuild a config saved in config.json (only known fields)."""
     cls = CONFIG_CLASSES[kind]
     names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    legacy = {k: v for k, v in LEGACY_DEFAULTS.items() if k in names and k not in data}  # recorded before k existed
+    return cls(**{**legacy, **{k: v for k, v in data.items() if k in names}})

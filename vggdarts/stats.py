@@ -1,0 +1,52 @@
+"""Statistics that can say "no difference": paired differences with confidence intervals, rank correlations
+with bootstrap intervals.  Thin wrappers around scipy.stats, so that every table computes them one way.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    low: float
+    high: float
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+    def __str__(self) -> str:
+        return f"{self.estimate:+.2f} [{self.low:+.2f}, {self.high:+.2f}]"
+
+
+def paired_difference(a, b, confidence: float = 0.95) -> Interval:
+    """Mean of a - b over paired samples (the same seeds) with a t interval; NaN bounds for fewer than 2 pairs."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if len(d) < 2:
+        return Interval(float(d.mean()) if len(d) else math.nan, math.nan, math.nan)
+    low, high = stats.t.interval(confidence, len(d) - 1, loc=d.mean(), scale=stats.sem(d)) if d.std() > 0 else (
+        d.mean(), d.mean())
+    return Interval(float(d.mean()), float(low), float(high))
+
+
+def kendall_tau(x, y) -> float:
+    return float(stats.kendalltau(x, y).statistic)
+
+
+def spearman_rho(x, y) -> float:
+    return float(stats.spearmanr(x, y).statistic)
+
+
+def bootstrap_interval(statistic, x, y, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> Interval:
+    """``statistic(x, y)`` with a percentile bootstrap interval over resampled (x, y) pairs (scipy.stats.bootstrap)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    result = stats.bootstrap((x, y), lambda a, b: statistic(a, b), paired=True, vectorized=False,
+                             confidence_level=confidence, n_resamples=n_resamples, method="percentile",
+                             random_state=np.random.default_rng(seed))
+    ci = result.confidence_interval
+    return Interval(float(statistic(x, y)), float(ci.low), float(ci.high))
