@@ -6,6 +6,7 @@
     python -m vggdarts compare  --search-run DIR --out DIR --preset NAME [--seeds 0 1 2] [--methods ...]
                                 [--executor inline|local|slurm] [--max-parallel N] [--slurm-config cluster.yaml]
     python -m vggdarts figures  --run-dir DIR [--compare-dir DIR] [--out figures]
+    python -m vggdarts groundtruth --preset cpu --seeds 0 1 [--executor local --max-parallel 2]
     python -m vggdarts export   --run-dir DIR --out results/NAME
     python -m vggdarts notebooks --preset NAME --run-dir DIR
 
@@ -98,6 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare-dir", default=None, help="a comparison folder (from `compare`), optional")
     p.add_argument("--out", default=None, help="output folder (default: <run-dir>/figures)")
 
+    p = sub.add_parser("groundtruth", help="train the ground-truth set stand-alone; rows in results/groundtruth-PRESET")
+    _job_args(p, "retrain")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--n-sample", type=int, default=32, help="architectures sampled from the Figure-3 space")
+    p.add_argument("--sample-seed", type=int, default=0)
+    p.add_argument("--only", nargs="+", default=None, help="only these arch ids (e.g. the 20-epoch fidelity check)")
+    p.add_argument("--results", default="results")
+    p.add_argument("--run-root", default="runs/groundtruth")
+    _engine_args(p)
+
     p = sub.add_parser("export", help="copy a finished run's record (no checkpoints; + supernet.pt) for results/")
     p.add_argument("--run-dir", required=True)
     p.add_argument("--out", required=True, help="e.g. results/search-cpu-seed1")
@@ -167,6 +178,12 @@ def _run(args) -> int:
                      *figures.architecture_figures(args.compare_dir, args.out).values()]
         for paths in made:
             print(" ".join(str(p) for p in paths))
+    elif args.command == "groundtruth":
+        from . import groundtruth
+
+        added = groundtruth.run(args.preset, tuple(args.seeds), args.n_sample, args.sample_seed, args.results,
+                                args.run_root, parse_assignments(args.overrides), _engine(args), args.only)
+        print(f"{added} rows added to {args.results}/groundtruth-{args.preset}/groundtruth.csv")
     elif args.command == "export":
         from .rundir import export_record
 

@@ -1,0 +1,86 @@
+"""The ground-truth set: sample, ids, records that are skipped once there, scores and rank agreement."""
+import numpy as np
+import pytest
+
+from vggdarts import derive, groundtruth as gt
+from vggdarts.config import make_config
+from vggdarts.supernet import candidate_mask
+
+CAND = candidate_mask().numpy()
+
+
+def test_the_figure3_space_has_720_architectures_with_one_shortcut_per_block():
+    masks = [gt.figure3_mask(k) for k in range(gt.SPACE_SIZE)]
+    assert gt.SPACE_SIZE == 720 and len({gt.arch_id(m) for m in masks}) == 720
+    assert all(m.sum(1).tolist() == [0, 0, 1, 1, 1, 1, 1, 1] and not (m & ~CAND).any() for m in masks)
+
+
+def test_the_sample_is_the_same_for_the_same_seed():
+    a, b, c = gt.sample_figure3(32, 0), gt.sample_figure3(32, 0), gt.sample_figure3(32, 1)
+    assert [gt.arch_id(m) for m in a] == [gt.arch_id(m) for m in b] != [gt.arch_id(m) for m in c]
+    assert len({gt.arch_id(m) for m in a}) == 32
+
+
+def test_the_set_holds_baselines_and_every_recorded_pick(tmp_path):
+    derive.save_mask(tmp_path / "compare-x" / "archs" / "argmax.json", derive.resnet(), "argmax")
+    archs = gt.architecture_set(4, 0, tmp_path)
+    resnet = archs[gt.arch_id(derive.resnet())]
+    assert set(resnet["origin"]) == {"resnet", "compare-x/argmax"}
+    assert gt.arch_id(derive.none()) in archs and gt.arch_id(derive.all_edges()) in archs and len(archs) >= 6
+    assert gt.edges(derive.resnet()) == "1>3 2>4 3>5 4>6 5>7 6>8"
+
+
+def test_alpha_score_orders_hand_made_architectures():
+    table = np.where(CAND, 0.1, 0.0)
+    table[3] = [0.8, 0.2, 0, 0, 0, 0]
+    likes, dislikes = gt.figure3_mask(0), gt.figure3_mask(0)
+    likes[3] = [True, False, False, False, False, False]
+    dislikes[3] = [False, True, False, False, False, False]
+    assert gt.alpha_score(table, likes) > gt.alpha_score(table, dislikes)
+    assert gt.alpha_score(table, likes) == pytest.approx(np.log(0.8) + 5 * np.log(0.1))  # sources 1 everywhere
+    gates = np.where(CAND, 0.9, 0.0)
+    gates[7, 5] = 0.1
+    keep_all, drop_one = CAND.copy(), CAND.copy()
+    drop_one[7, 5] = False
+    assert gt.alpha_score(gates, drop_one, "sigmoid") > gt.alpha_score(gates, keep_all, "sigmoid")
+    assert gt.alpha_score(gates, drop_one, "sigmoid") == pytest.approx(20 * np.log(0.9) + np.log(0.9))
+    with_none = np.hstack([np.where(CAND, 0.1, 0.0), np.where(CAND.any(1), 0.5, 0.0)[:, None]])
+    assert gt.alpha_score(with_none, derive.none()) == pytest.approx(6 * np.log(0.5))
+
+
+def test_a_recorded_run_is_skipped(tmp_path):
+    archs = gt.architecture_set(2, 0, tmp_path / "nothing")
+    aid = next(iter(archs))
+    over = {"dataset": "synthetic", "progress": False}
+    jobs = gt.pending_jobs(archs, (0, 1), "smoke", tmp_path / "rec", tmp_path / "runs", over, only=[aid])
+    assert [j.overrides["seed"] for j in jobs] == [0, 1]
+    epochs = make_config("retrain", "smoke", {"arch": "x"}).epochs
+    gt.write_records(tmp_path / "rec" / "groundtruth.csv", [
+        {"arch_id": aid, "edges": "-", "n_shortcuts": 6, "origin": "x", "seed": 0, "epochs": epochs, "val_acc": 50.0,
+         "test_acc": 49.0, "params": 1, "macs": 1, "dataset": "synthetic", "commit": "c"}])
+    jobs = gt.pending_jobs(archs, (0, 1), "smoke", tmp_path / "rec", tmp_path / "runs", over, only=[aid])
+    assert [j.overrides["seed"] for j in jobs] == [1]  # seed 0 is recorded: skipped
+    assert (tmp_path / "rec" / "masks" / f"{aid}.json").exists()
+
+
+def test_run_trains_and_records_then_skips(tmp_path):
+    over = {"dataset": "synthetic", "progress": False, "epochs": 1}
+    archs = gt.architecture_set(1, 0, tmp_path / "results")
+    only = [gt.arch_id(derive.none()), gt.arch_id(derive.resnet())]
+    assert gt.run("smoke", (0,), 1, 0, tmp_path / "results", tmp_path / "runs", over, only=only) == 2
+    rows = gt.read_records(tmp_path / "results" / "groundtruth-smoke" / "groundtruth.csv")
+    assert {r["arch_id"] for r in rows} == set(only) and all(r["epochs"] == 1 for r in rows)
+    assert gt.run("smoke", (0,), 1, 0, tmp_path / "results", tmp_path / "runs", over, only=only) == 0
+    assert len(archs) >= 4
+
+
+def test_rank_agreement_and_pick_standing():
+    truth = {f"a{k}": float(k) for k in range(10)}
+    perfect = gt.rank_agreement(truth, truth, n_resamples=200)
+    assert perfect["tau"].estimate == pytest.approx(1.0) and perfect["top5_overlap"] == 5
+    reverse = gt.rank_agreement({a: -v for a, v in truth.items()}, truth, n_resamples=200)
+    assert reverse["tau"].estimate == pytest.approx(-1.0) and reverse["top5_overlap"] == 0
+    chance = gt.random_tau(truth, draws=200)
+    assert abs(chance.mean()) < 0.1
+    assert gt.pick_standing("a9", truth) == {"percentile": 100.0, "regret": 0.0}
+    assert gt.pick_standing("a0", truth)["regret"] == 9.0

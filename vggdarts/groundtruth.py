@@ -1,0 +1,239 @@
+"""Ground truth for the search space: architectures trained stand-alone, and every way of choosing measured
+against them (Yu et al., ICLR 2020; NAS-Bench-201's several seeds per architecture).
+
+* :func:`architecture_set` — a fixed, seeded sample of the study's Figure-3 space (exactly one shortcut into
+  each block 3..8: 1*2*3*4*5*6 = 720 networks), plus the baselines ``none``, ``resnet``, ``all`` and every
+  architecture a derivation method picked in ``results/`` (mask JSONs, and the argmax of every search record).
+* :func:`run` — retrains each (architecture, seed) stand-alone through an executor and appends one row per
+  run to ``results/groundtruth-<preset>/groundtruth.csv`` (masks beside it in ``masks/``).  A row that exists
+  is skipped, so the set grows across sessions.
+* scores: :func:`alpha_score` (sum of log edge weights; gates: log g kept, log(1-g) dropped),
+  :func:`oneshot_scores` (supernet accuracy on the alpha half with the mask imposed, batch statistics), and
+  :func:`rank_agreement` (Kendall tau, Spearman rho with bootstrap CIs, top-5 overlap) against the stand-alone
+  mean **validation** accuracy; test accuracy is only reported.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import derive
+from .files import atomic_write_text
+from .jobs import Job
+from .relaxations import Relaxation
+from .rundir import git_commit, read_json
+from .stats import bootstrap_interval, kendall_tau, spearman_rho
+from .supernet import N_BLOCKS, candidate_mask
+
+CANDIDATES = candidate_mask().numpy()
+CELLS = [tuple(c) for c in np.argwhere(CANDIDATES)]  # the 21 candidate (i, j) cells, 0-based
+COLUMNS = ("arch_id", "edges", "n_shortcuts", "origin", "seed", "epochs", "val_acc", "test_acc", "params", "macs",
+           "dataset", "commit")
+SPACE_SIZE = math.prod(range(1, N_BLOCKS - 1))  # one source per block 3..8: 720
+
+
+def arch_id(mask) -> str:
+    """A stable id: 'a' + the 21 candidate cells as bits (i then j), in hex."""
+    bits = "".join("1" if mask[i][j] else "0" for i, j in CELLS)
+    return f"a{int(bits, 2):06x}"
+
+
+def edges(mask) -> str:
+    """The shortcuts as 'j>i' pairs, 1-based, e.g. '1>3 2>4'."""
+    return " ".join(f"{j + 1}>{i + 1}" for i, j in zip(*np.nonzero(np.asarray(mask, dtype=bool)))) or "-"
+
+
+def figure3_mask(index: int) -> np.ndarray:
+    """The ``index``-th (0..719) architecture with exactly one shortcut into each block 3..8 (mixed radix)."""
+    if not 0 <= index < SPACE_SIZE:
+        raise ValueError(f"index must be in [0, {SPACE_SIZE})")
+    mask = np.zeros_like(CANDIDATES)
+    for i in range(2, N_BLOCKS):  # block i+1 has i-1 candidates
+        index, j = divmod(index, i - 1)
+        mask[i, j] = True
+    return mask
+
+
+def sample_figure3(n: int, seed: int = 0) -> list[np.ndarray]:
+    """``n`` distinct architectures of the Figure-3 space, the same for the same seed."""
+    picks = np.random.default_rng(seed).choice(SPACE_SIZE, size=min(n, SPACE_SIZE), replace=False)
+    return [figure3_mask(int(k)) for k in picks]
+
+
+def architecture_set(n_sample: int = 32, seed: int = 0, results: str | Path = "results") -> dict[str, dict]:
+    """{arch_id: {"mask", "origin"}}: the sample, the baselines and every pick recorded under ``results``."""
+    out: dict[str, dict] = {}
+
+    def add(mask, origin: str) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        entry = out.setdefault(arch_id(mask), {"mask": mask, "origin": []})
+        if origin not in entry["origin"]:
+            entry["origin"].append(origin)
+
+    for k, mask in enumerate(sample_figure3(n_sample, seed)):
+        add(mask, f"sample{seed}:{k}")
+    for name, make in (("none", derive.none), ("resnet", derive.resnet), ("all", derive.all_edges)):
+        add(make(), name)
+    root = Path(results)
+    for path in sorted(root.glob("*/archs/*.json")):  # every derivation method's pick in a comparison
+        mask, record = derive.load_mask(path)
+        add(mask, f"{path.parent.parent.name}/{record.get('method', path.stem)}")
+    for run in sorted(p.parent for p in root.glob("search-*/alpha.npz")):  # every search record's argmax
+        with np.load(run / "alpha.npz") as z:
+            add(derive.argmax(z["weights"][-1]), f"{run.name}/argmax")
+    return out
+
+
+# ----------------------------------------------------------------------------- records
+
+def read_records(csv_path: str | Path) -> list[dict[str, Any]]:
+    path = Path(csv_path)
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for key in ("seed", "epochs", "n_shortcuts", "params", "macs"):
+            r[key] = int(r[key])
+        for key in ("val_acc", "test_acc"):
+            r[key] = float(r[key])
+    return rows
+
+
+def write_records(csv_path: str | Path, rows: list[dict[str, Any]]) -> None:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in sorted(rows, key=lambda r: (r["arch_id"], r["epochs"], r["seed"])):
+        writer.writerow({k: r[k] for k in COLUMNS})
+    Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(csv_path, out.getvalue())
+
+
+def pending_jobs(archs: dict[str, dict], seeds, preset: str, record_dir: str | Path, run_root: str | Path,
+                 overrides: dict[str, Any] | None = None, only: list[str] | None = None) -> list[Job]:
+    """A retrain job for every (architecture, seed) without a row in the record (for these epochs)."""
+    from .config import make_config
+
+    epochs = make_config("retrain", preset, {**(overrides or {}), "arch": "x"}).epochs
+    done = {(r["arch_id"], r["seed"], r["epochs"]) for r in read_records(Path(record_dir) / "groundtruth.csv")}
+    jobs = []
+    for aid in only or archs:
+        mask_file = Path(record_dir) / "masks" / f"{aid}.json"
+        if not mask_file.exists():
+            derive.save_mask(mask_file, archs[aid]["mask"], "groundtruth", {"origin": archs[aid]["origin"]})
+        for seed in seeds:
+            if (aid, seed, epochs) in done:
+                continue
+            jobs.append(Job("retrain", preset, {**(overrides or {}), "arch": str(mask_file), "seed": seed},
+                            str(Path(run_root) / f"{aid}-e{epochs}" / f"seed{seed}"), f"{aid} seed {seed} ({epochs} ep)"))
+    return jobs
+
+
+def record_finished(jobs: list[Job], results: list[dict], archs: dict[str, dict], record_dir: str | Path) -> int:
+    """Append a row for every finished job; returns how many were added."""
+    csv_path = Path(record_dir) / "groundtruth.csv"
+    rows = read_records(csv_path)
+    commit = git_commit()
+    added = 0
+    for job, result in zip(jobs, results):
+        if result["status"] != "ok":
+            continue
+        s, aid = result["summary"], Path(job.overrides["arch"]).stem
+        rows.append({"arch_id": aid, "edges": edges(archs[aid]["mask"]), "n_shortcuts": s["n_shortcuts"],
+                     "origin": "+".join(archs[aid]["origin"]), "seed": s["seed"], "epochs": s["epochs_done"],
+                     "val_acc": s["final_val_acc"], "test_acc": s["test_acc"], "params": s["params"],
+                     "macs": s["macs"], "dataset": s["dataset_used"], "commit": commit})
+        added += 1
+    write_records(csv_path, rows)
+    return added
+
+
+def run(preset: str = "cpu", seeds=(0, 1), n_sample: int = 32, sample_seed: int = 0, results: str | Path = "results",
+        run_root: str | Path = "runs/groundtruth", overrides: dict[str, Any] | None = None, engine=None,
+        only: list[str] | None = None) -> int:
+    """Train what the record lacks and append it.  ``only``: a subset of arch ids (e.g. the fidelity check)."""
+    from .executors import run_jobs
+
+    record_dir = Path(results) / f"groundtruth-{preset}"
+    archs = architecture_set(n_sample, sample_seed, results)
+    jobs = pending_jobs(archs, seeds, preset, record_dir, run_root, overrides, only)
+    results_ = run_jobs(jobs, engine, run_root) if jobs else []
+    return record_finished(jobs, results_, archs, record_dir)
+
+
+# ----------------------------------------------------------------------------- scores and agreement
+
+def alpha_score(table, mask, relaxation: str = "softmax", floor: float = 1e-12) -> float:
+    """How much alpha likes an architecture: the sum of log edge weights along its shortcuts; for independent
+    gates, log g for every kept edge and log(1 - g) for every dropped one.  With a none column, a block without
+    a shortcut scores log w_none."""
+    t = np.asarray(table, dtype=float)
+    mask = np.asarray(mask, dtype=bool)
+    w = t[:, :CANDIDATES.shape[1]]
+    if Relaxation(relaxation).independent:
+        return float(np.log(np.clip(w[mask], floor, 1)).sum() + np.log(np.clip(1 - w[CANDIDATES & ~mask], floor, 1)).sum())
+    score = float(np.log(np.clip(w[mask], floor, 1)).sum())
+    if t.shape[1] > CANDIDATES.shape[1]:
+        empty = CANDIDATES.any(1) & ~mask.any(1)
+        score += float(np.log(np.clip(t[empty, -1], floor, 1)).sum())
+    return score
+
+
+def oneshot_scores(search_run: str | Path, masks: dict[str, np.ndarray], val_images: int = 5000,
+                   device: str = "auto") -> dict[str, float]:
+    """The supernet's accuracy on (part of) the alpha half with each mask imposed (oneshot.mask_score)."""
+    from .oneshot import mask_score, scoring_batches
+    from .search import load_search_run
+
+    config, data, model, _, a_idx = load_search_run(search_run, device)
+    batches = scoring_batches(data, a_idx, val_images, config.eval_batch_size, next(model.parameters()).device)
+    return {aid: mask_score(model, mask, batches) for aid, mask in masks.items()}
+
+
+def mean_accuracy(rows: list[dict], epochs: int, key: str = "val_acc", min_seeds: int = 1) -> dict[str, float]:
+    """Mean ``key`` per architecture over its seeds at ``epochs`` (architectures with >= min_seeds runs)."""
+    per: dict[str, list[float]] = {}
+    for r in rows:
+        if r["epochs"] == epochs:
+            per.setdefault(r["arch_id"], []).append(r[key])
+    return {a: float(np.mean(v)) for a, v in per.items() if len(v) >= min_seeds}
+
+
+def rank_agreement(score: dict[str, float], truth: dict[str, float], n_resamples: int = 2000, top: int = 5) -> dict:
+    """Kendall tau and Spearman rho (bootstrap 95% CIs) and top-``top`` overlap between a score and the truth,
+    over the architectures both have."""
+    ids = sorted(set(score) & set(truth))
+    x, y = np.array([score[a] for a in ids]), np.array([truth[a] for a in ids])
+    best = lambda d: set(sorted(ids, key=lambda a: -d[a])[:top])  # noqa: E731
+    return {"n": len(ids), "tau": bootstrap_interval(kendall_tau, x, y, n_resamples=n_resamples),
+            "rho": bootstrap_interval(spearman_rho, x, y, n_resamples=n_resamples),
+            f"top{top}_overlap": len(best(score) & best(truth))}
+
+
+def random_tau(truth: dict[str, float], draws: int = 1000, seed: int = 0) -> np.ndarray:
+    """Kendall tau of ``draws`` random scores against the truth: the chance distribution."""
+    rng = np.random.default_rng(seed)
+    y = np.array(list(truth.values()))
+    return np.array([kendall_tau(rng.random(len(y)), y) for _ in range(draws)])
+
+
+def pick_standing(pick: str, truth: dict[str, float]) -> dict[str, float]:
+    """A method's pick within the set: its percentile (100 = best) and regret (best-in-set minus its own)."""
+    values = np.array(list(truth.values()))
+    own = truth[pick]
+    return {"percentile": float(100.0 * (values <= own).mean()), "regret": float(values.max() - own)}
+
+
+def seed_noise_ceiling(rows: list[dict], epochs: int, n_resamples: int = 2000) -> dict:
+    """Kendall tau between the seed-0 and seed-1 stand-alone accuracies (bootstrap CI): how well any method
+    could rank at this budget."""
+    s0 = {r["arch_id"]: r["val_acc"] for r in rows if r["epochs"] == epochs and r["seed"] == 0}
+    s1 = {r["arch_id"]: r["val_acc"] for r in rows if r["epochs"] == epochs and r["seed"] == 1}
+    return rank_agreement(s0, s1, n_resamples)
