@@ -18,8 +18,9 @@ FIGURES = ["alpha_raw_heatmap", "alpha_weights_heatmap", "alpha_trajectories", "
            "architecture_argmax", "accuracy_curves"]
 
 
-def test_there_are_four_numbered_notebooks():
-    assert [p.stem for p in NOTEBOOKS] == ["01_search", "02_alpha", "03_curves", "04_derive_retrain"]
+def test_there_are_five_numbered_notebooks():
+    assert [p.stem for p in NOTEBOOKS] == ["01_search", "02_alpha", "03_curves", "04_derive_retrain",
+                                           "05_ground_truth"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -118,3 +119,33 @@ def test_batch_runner_reports_the_failing_notebook_and_keeps_it(tmp_path, capsys
     assert "02_alpha.ipynb failed in cell" in err and "does not exist" in err
     kept = tmp_path / "not-a-run" / "notebooks" / "02_alpha.ipynb"
     assert kept.exists() and "RunDirError" in kept.read_text()
+
+
+def test_ground_truth_notebook_runs_with_small_parameters(study, tmp_path):
+    executed = _execute("05_ground_truth", tmp_path, record_dir=str(tmp_path / "gt" / "groundtruth-smoke"),
+                        search_runs=[str(study["run_dir"])], preset="smoke", epochs=1, train=True, seeds=[0, 1],
+                        n_sample=1, results_dir=str(tmp_path / "gt"), extra={"epochs": 1, "dataset": "synthetic"},
+                        val_images=200, figures_dir=str(tmp_path / "figures"))
+    text = json.dumps(executed.cells[-2].outputs)
+    assert "Kendall tau" in text and "noise ceiling" in text and "alpha" in text and "one-shot" in text
+    assert (tmp_path / "figures" / "ground_truth_scores.png").stat().st_size > 10_000
+    rows = (tmp_path / "gt" / "groundtruth-smoke" / "groundtruth.csv").read_text().splitlines()
+    assert len(rows) == 1 + 4 * 2  # (1 sampled + none, resnet, all) x 2 seeds
+
+
+def test_results_preset_shows_the_committed_study_without_training(tmp_path, capsys):
+    import time
+
+    before = {p: p.stat().st_mtime_ns for p in (ROOT / "results").rglob("*") if p.is_file()}
+    started = time.time()
+    assert run_notebooks("results", str(tmp_path), ["02_alpha", "03_curves"]) == 0
+    assert time.time() - started < 120
+    assert {p: p.stat().st_mtime_ns for p in (ROOT / "results").rglob("*") if p.is_file()} == before
+    for name in ("alpha_weights_heatmap", "accuracy_curves"):
+        assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 10_000
+
+
+def test_batch_runs_print_one_line_per_epoch_while_they_run(tmp_path, capsys):
+    assert run_notebooks("smoke", str(tmp_path), ["01_search"]) == 0
+    out = capsys.readouterr().out
+    assert "epoch   1/2" in out and "epoch   2/2" in out

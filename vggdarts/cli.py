@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from .config import PRESETS, ConfigError, make_config, parse_assignments
 from .data import DataError
@@ -110,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_args(p)
 
     p = sub.add_parser("export", help="copy a finished run's record (no checkpoints; + supernet.pt) for results/")
-    p.add_argument("--run-dir", required=True)
+    p.add_argument("--run-dir", required=True, help="a finished run, or a comparison sweep folder (with archs/)")
     p.add_argument("--out", required=True, help="e.g. results/search-cpu-seed1")
 
     p = sub.add_parser("notebooks", help="run notebooks 01 -> 02 -> 03 (-> 04) with papermill")
@@ -185,9 +186,11 @@ def _run(args) -> int:
                                 args.run_root, parse_assignments(args.overrides), _engine(args), args.only)
         print(f"{added} rows added to {args.results}/groundtruth-{args.preset}/groundtruth.csv")
     elif args.command == "export":
+        from .compare import export_sweep
         from .rundir import export_record
 
-        print(export_record(args.run_dir, args.out))
+        is_sweep = (Path(args.run_dir) / "archs").is_dir()
+        print(export_sweep(args.run_dir, args.out) if is_sweep else export_record(args.run_dir, args.out))
     elif args.command == "notebooks":
         from .batch import run_notebooks
 

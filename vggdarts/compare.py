@@ -86,7 +86,9 @@ def derive_to_file(path: str | Path, method: str, search_run: str | Path, *, dev
         extra.pop("finetune_steps")
     else:
         mask = derive.derive_from_weights(method, final_edge_weights(search_run), relaxation, **params)
-    derive.save_mask(path, mask, method, params, run=str(search_run), extra={"relaxation": relaxation, **extra})
+    if relaxation is not None:  # the mask came from alpha: say how alpha was relaxed
+        extra = {"relaxation": relaxation, **extra}
+    derive.save_mask(path, mask, method, params, run=str(search_run), extra=extra)
     return mask
 
 
@@ -223,3 +225,23 @@ def markdown_table(summary: list[dict]) -> str:
         lines.append(f"| {r['method']} | {runs} | {r['test_acc_mean']:.2f}{std} | {r['val_acc_mean']:.2f} | "
                      f"{r['n_shortcuts']:.0f} | {r['params_M']:.3f} | {r['macs_M']:.1f} | {delta} |")
     return "\n".join(lines)
+
+
+def export_sweep(sweep_dir: str | Path, dest: str | Path) -> Path:
+    """Copy a comparison sweep's record for committing: archs/*.json, comparison.csv, and each retrain's
+    config.json, metrics.csv, summary.json (or failed.json) -- no checkpoints."""
+    from .rundir import export_record
+
+    src, dest = Path(sweep_dir), Path(dest)
+    for path in sorted(src.glob("archs/*.json")) + sorted(src.glob("comparison.csv")):
+        target = dest / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(target, path.read_text())
+    for run in sorted(p.parent for p in src.glob("*/seed*/config.json")):
+        if (run / "summary.json").exists():
+            export_record(run, dest / run.relative_to(src), supernet=False)
+        elif (run / "failed.json").exists():
+            for name in ("config.json", "failed.json"):
+                (dest / run.relative_to(src)).mkdir(parents=True, exist_ok=True)
+                atomic_write_text(dest / run.relative_to(src) / name, (run / name).read_text())
+    return dest

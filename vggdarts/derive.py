@@ -159,10 +159,10 @@ def perturbation(model, score: Callable[[torch.Tensor], float], finetune: Callab
     return (weights > 0).cpu().numpy() & CANDIDATES, records
 
 
-def derive_from_weights(method: str, table, relaxation: str = "softmax", **params) -> np.ndarray:
+def derive_from_weights(method: str, table, relaxation: str | None = "softmax", **params) -> np.ndarray:
     """Masks for every method that needs only the relaxed table (or nothing); ``relaxation`` says how to
     read it (independent sigmoid gates or weights sharing a block's budget)."""
-    independent = Relaxation(relaxation).independent
+    independent = Relaxation(relaxation or "softmax").independent
     simple: dict[str, Callable[..., np.ndarray]] = {
         "argmax": lambda: argmax(table),
         "threshold": lambda: threshold(table, params.get("level"), independent),

@@ -163,3 +163,12 @@ def tables_figure(run_dirs, out_dir: str | Path | None = None, name: str = "rela
                                     f"Final shortcut weights per relaxation ({', '.join(info[:3])}, seed "
                                     f"{read_json(run_dirs[0], 'config.json')['seed']})")
     return _finish(fig, out_dir if out_dir is not None else run_dirs[0] / "figures", name, show)
+
+
+def ground_truth_figures(rep: dict, out_dir: str | Path = "figures", show: bool = False) -> list[Path]:
+    """One scatter per (score, search run) against the stand-alone truth, tau and its CI in the title
+    (figures/ground_truth_scores.png)."""
+    panels = [(f"{Path(run).name}: {score}", values, info["agreement"][score])
+              for run, info in rep["runs"].items() for score, values in info["scores"].items()]
+    fig = plots.score_scatter(panels, rep["truth"], f"stand-alone mean val accuracy (%), {rep['epochs']} epochs")
+    return _finish(fig, out_dir, "ground_truth_scores", show)

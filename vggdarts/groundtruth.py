@@ -237,3 +237,63 @@ def seed_noise_ceiling(rows: list[dict], epochs: int, n_resamples: int = 2000) -
     s0 = {r["arch_id"]: r["val_acc"] for r in rows if r["epochs"] == epochs and r["seed"] == 0}
     s1 = {r["arch_id"]: r["val_acc"] for r in rows if r["epochs"] == epochs and r["seed"] == 1}
     return rank_agreement(s0, s1, n_resamples)
+
+
+# ----------------------------------------------------------------------------- the report
+
+def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: int = 20, val_images: int = 5000,
+           n_resamples: int = 2000, device: str = "auto") -> dict[str, Any]:
+    """Every score of every search run against the stand-alone mean validation accuracy at ``epochs``, the
+    seed noise ceiling, the chance distribution, the fidelity check and where each recorded pick lands."""
+    record_dir = Path(record_dir)
+    rows = read_records(record_dir / "groundtruth.csv")
+    truth = mean_accuracy(rows, epochs)
+    if len(truth) < 3:
+        raise ValueError(f"{record_dir}/groundtruth.csv has {len(truth)} architectures at {epochs} epochs; "
+                         "train the set first (python -m vggdarts groundtruth ...)")
+    masks = {aid: derive.load_mask(record_dir / "masks" / f"{aid}.json")[0] for aid in truth}
+    runs: dict[str, dict] = {}
+    for run in map(Path, search_runs):
+        relaxation = read_json(run, "config.json").get("relaxation", "softmax")
+        with np.load(run / "alpha.npz") as z:
+            table = z["weights"][-1]
+        scores = {"alpha": {a: alpha_score(table, m, relaxation) for a, m in masks.items()}}
+        if (run / "supernet.pt").exists() or (run / "checkpoint.pt").exists():
+            scores["one-shot"] = oneshot_scores(run, masks, val_images, device)
+        runs[str(run)] = {"scores": scores,
+                          "agreement": {k: rank_agreement(v, truth, n_resamples) for k, v in scores.items()}}
+    picks = {}
+    for r in rows:
+        for origin in r["origin"].split("+"):
+            if not origin.startswith("sample") and r["arch_id"] in truth:
+                picks[origin] = {"arch_id": r["arch_id"], **pick_standing(r["arch_id"], truth)}
+    fidelity = mean_accuracy(rows, fidelity_epochs)
+    return {"epochs": epochs, "truth": truth, "test": mean_accuracy(rows, epochs, "test_acc"), "runs": runs,
+            "ceiling": seed_noise_ceiling(rows, epochs, n_resamples) if len(truth) >= 3 else None,
+            "chance_tau": random_tau(truth),
+            "fidelity": rank_agreement(fidelity, truth, n_resamples) if len(set(fidelity) & set(truth)) >= 3 else None,
+            "picks": picks, "n_rows": len(rows)}
+
+
+def markdown(rep: dict[str, Any]) -> str:
+    """The tau/rho table (each score x each search run, 95% bootstrap CIs), noise ceiling, chance, fidelity."""
+    lines = [f"Stand-alone truth: mean val accuracy of {len(rep['truth'])} architectures at {rep['epochs']} epochs "
+             f"({rep['n_rows']} runs).", "",
+             "| search run | score | n | Kendall tau [95% CI] | Spearman rho [95% CI] | top-5 overlap |",
+             "|---|---|---|---|---|---|"]
+    for run, info in rep["runs"].items():
+        for score, a in info["agreement"].items():
+            lines.append(f"| {run} | {score} | {a['n']} | {a['tau']} | {a['rho']} | {a['top5_overlap']} |")
+    chance = rep["chance_tau"]
+    lines.append(f"| (chance) | random score | {len(rep['truth'])} | {chance.mean():+.2f} "
+                 f"[{np.percentile(chance, 2.5):+.2f}, {np.percentile(chance, 97.5):+.2f}] | | |")
+    if rep["ceiling"] is not None:
+        lines.append(f"| (noise ceiling) | seed 0 vs seed 1 | {rep['ceiling']['n']} | {rep['ceiling']['tau']} | "
+                     f"{rep['ceiling']['rho']} | {rep['ceiling']['top5_overlap']} |")
+    if rep["fidelity"] is not None:
+        lines.append(f"| (fidelity) | 20 vs {rep['epochs']} epochs | {rep['fidelity']['n']} | {rep['fidelity']['tau']} | "
+                     f"{rep['fidelity']['rho']} | {rep['fidelity']['top5_overlap']} |")
+    lines += ["", "| pick | architecture | percentile in the set | regret (val acc points) |", "|---|---|---|---|"]
+    for origin, p in sorted(rep["picks"].items()):
+        lines.append(f"| {origin} | {p['arch_id']} | {p['percentile']:.0f} | {p['regret']:.2f} |")
+    return "\n".join(lines)

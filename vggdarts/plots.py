@@ -273,3 +273,23 @@ def tables_side_by_side(tables: Sequence[np.ndarray], titles: Sequence[str], sca
     fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def score_scatter(panels, truth: dict, ylabel: str) -> Figure:
+    """``panels``: (title, {arch: score}, agreement) triples; each a scatter of score vs truth, with Kendall
+    tau and its 95% bootstrap CI in the title."""
+    cols = min(3, max(1, len(panels)))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    for ax, (title, score, agreement) in zip(axes.flat, panels):
+        ids = sorted(set(score) & set(truth))
+        ax.scatter([score[a] for a in ids], [truth[a] for a in ids], s=18, alpha=0.8)
+        ax.set_title(f"{title}\ntau {agreement['tau']}", fontsize=8.5)
+        ax.set_xlabel("score")
+        ax.grid(alpha=0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel, fontsize=8)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
