@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import math
 from pathlib import Path
 from typing import Any
