@@ -125,6 +125,7 @@ def test_ground_truth_notebook_runs_with_small_parameters(study, tmp_path):
     executed = _execute("05_ground_truth", tmp_path, record_dir=str(tmp_path / "gt" / "groundtruth-smoke"),
                         search_runs=[str(study["run_dir"])], preset="smoke", epochs=1, train=True, seeds=[0, 1],
                         n_sample=1, results_dir=str(tmp_path / "gt"), extra={"epochs": 1, "dataset": "synthetic"},
+                        run_root=str(tmp_path / "runs"),
                         val_images=200, figures_dir=str(tmp_path / "figures"))
     text = json.dumps(executed.cells[-2].outputs)
     assert "Kendall tau" in text and "noise ceiling" in text and "alpha" in text and "one-shot" in text

@@ -89,3 +89,15 @@ def test_perturbation_on_a_search_run_with_finetuning(smoke_run):
     assert mask.sum(1).tolist() == [0, 0, 1, 1, 1, 1, 1, 1]
     assert extra["val_images"] == 128 and len(extra["measurements"]) == 6
     assert (smoke_run / "checkpoint.pt").read_bytes() == before  # the search run is only read
+
+
+def test_rows_of_several_sweeps_are_labelled_and_paired(smoke_run, tmp_path):
+    compare.sweep(smoke_run, tmp_path / "a", "smoke", seeds=(0, 1), methods=("none", "resnet"), overrides={"epochs": 1})
+    compare.sweep(smoke_run, tmp_path / "b", "smoke", seeds=(0, 1), methods=("all",), overrides={"epochs": 1})
+    rows = compare.collect_many({"": tmp_path / "a", "other": tmp_path / "b"})
+    assert {r["method"] for r in rows} == {"none", "resnet", "other/all"}
+    table = {r["method"]: r for r in compare.aggregate(rows)}
+    d = table["other/all"]["diff"]
+    by_seed = {(r["method"], r["seed"]): r["test_acc"] for r in rows}
+    assert d.estimate == pytest.approx(np.mean([by_seed[("other/all", s)] - by_seed[("none", s)] for s in (0, 1)]))
+    assert table["none"]["diff"] is None

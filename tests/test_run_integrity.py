@@ -25,7 +25,7 @@ from vggdarts.supernet import candidate_mask, softmax_relaxation
 def test_threshold_at_uniform_alpha_reads_full_precision_not_the_rounded_csv(tmp_path):
     uniform = softmax_relaxation(torch.zeros(8, 6), candidate_mask()).double().numpy()
     run = RunDir(tmp_path / "run", "search", make_config("search", "smoke"))
-    run.path.mkdir()
+    run.write_config("synthetic")
     run.write_alpha([np.zeros((8, 6))], [uniform])
     assert derive.threshold(read_table_csv(run.file("alpha_weights.csv"))).sum() == 6  # 0.1667 > 1/6: the bug
     mask = compare.derive_to_file(tmp_path / "t.json", "threshold", run.path)

@@ -20,7 +20,8 @@ from vggdarts.training import NonFiniteLossError
 
 
 def _files(run_dir):
-    return {p.name: p.read_bytes() for p in sorted(run_dir.iterdir())}
+    """Every file of a run directory but its lock (which records the pid of the last process that held it)."""
+    return {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.name != ".lock"}
 
 
 def test_smoke_run_writes_the_documented_run_directory(smoke_run):

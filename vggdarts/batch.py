@@ -31,9 +31,15 @@ def _stream_progress() -> None:
     """Show each cell's output (the search's one line per epoch) in the terminal while it runs."""
     import logging
 
+    class CurrentStdout(logging.StreamHandler):
+        def emit(self, record):
+            self.stream = sys.stdout  # whatever stdout is now (a terminal, a log file, a test's capture)
+            super().emit(record)
+
     logger = logging.getLogger("papermill")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stdout)
+    if not any(isinstance(h, CurrentStdout) or getattr(h, "_vggdarts", False) for h in logger.handlers):
+        handler = CurrentStdout()
+        handler._vggdarts = True  # type: ignore[attr-defined]
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
         logger.propagate = False

@@ -155,6 +155,16 @@ def sweep(search_run: str | Path, out_dir: str | Path, preset: str = "cpu", seed
     return collect(out_dir)
 
 
+def collect_many(folders: dict[str, str | Path]) -> list[dict]:
+    """Rows of several comparison folders in one table, methods labelled ``<label>/<method>`` (an empty label
+    keeps the method's name), e.g. {"": "results/compare-cpu", "sigmoid": "results/compare-cpu-sigmoid"}."""
+    rows = []
+    for label, folder in folders.items():
+        for r in collect(folder, write=False):
+            rows.append({**r, "method": f"{label}/{r['method']}" if label else r["method"]})
+    return rows
+
+
 def collect(out_dir: str | Path, write: bool = True) -> list[dict]:
     """Rows (method, seed, test_acc, ...) of every finished retrain under ``out_dir``; writes comparison.csv
     (unless ``write=False``: reporting a committed record changes nothing in it)."""
