@@ -9,41 +9,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import itertools
 import json
 from pathlib import Path
 
-import torch
-
 from vggdarts import derive
-from vggdarts.oneshot import accuracy_under, scoring_batches
+from vggdarts.compare import derive_perturbation
 from vggdarts.rundir import final_edge_weights
-from vggdarts.search import load_search_run, weight_step
-from vggdarts.training import Meter, evaluate, make_batches
-
-
-def select(search_run: str, batch_statistics: bool, val_images: int, finetune_steps: int):
-    config, data, model, w_idx, a_idx = load_search_run(search_run, "cpu")
-    val = scoring_batches(data, a_idx, val_images, config.eval_batch_size)
-
-    def score(weights):
-        if batch_statistics:
-            return accuracy_under(model, weights, val)
-        with model.edge_weights_overridden(weights):
-            return evaluate(model, val)[1]  # eval mode: running statistics collected under softmax(alpha)
-
-    finetune = None
-    if finetune_steps > 0:
-        train = make_batches(data, data.train_x[w_idx], data.train_y[w_idx], config, "cpu", train=True)
-        opt = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=config.momentum)
-        rounds = itertools.count(config.epochs)
-
-        def finetune():
-            model.train()
-            for x, y in train.epoch(next(rounds), batches=finetune_steps):
-                weight_step(model, opt, x, y, Meter(), config.grad_clip)
-
-    return derive.perturbation(model, score, finetune)
 
 
 def main() -> None:
@@ -57,7 +28,8 @@ def main() -> None:
     out = {"search_run": args.search_run, "finetune_steps": args.finetune_steps, "val_images": args.val_images,
            "argmax": argmax.astype(int).tolist()}
     for name, batch_stats in (("running_statistics", False), ("batch_statistics", True)):
-        mask, records = select(args.search_run, batch_stats, args.val_images, args.finetune_steps)
+        mask, extra = derive_perturbation(args.search_run, args.val_images, args.finetune_steps, "cpu", batch_stats)
+        records = extra["measurements"]
         out[name] = {"mask": mask.astype(int).tolist(), "same_as_argmax": bool((mask == argmax).all()),
                      "measurements": records}
         edges = ", ".join(f"{j + 1}->{i + 1}" for i, j in zip(*mask.nonzero()))

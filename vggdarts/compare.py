@@ -25,16 +25,17 @@ from .executors import Engine, run_jobs
 from .jobs import Job
 from .rundir import final_edge_weights, read_json
 from .stats import paired_difference
-from .training import make_batches
+from .training import evaluate, make_batches
 
 log = logging.getLogger("vggdarts")
 DEFAULT_METHODS = ("argmax", "threshold", "topk", "perturbation", "none", "all", "resnet", "random")
 
 
 def derive_perturbation(search_run: str | Path, val_images: int = 5000, finetune_steps: int = 0,
-                        device: str = "auto") -> tuple[np.ndarray, dict[str, Any]]:
+                        device: str = "auto", batch_statistics: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
     """Perturbation-based selection on the search's supernet, scored on (part of) its alpha half
-    with batch statistics (:mod:`vggdarts.oneshot`)."""
+    with batch statistics (:mod:`vggdarts.oneshot`); ``batch_statistics=False`` reproduces the old,
+    defective eval-mode scoring, for benchmarks/perturbation_bn.py only."""
     from .oneshot import accuracy_under, scoring_batches
     from .search import load_search_run, weight_step
     from .training import Meter
@@ -54,7 +55,13 @@ def derive_perturbation(search_run: str | Path, val_images: int = 5000, finetune
             for x, y in train.epoch(next(rounds), batches=finetune_steps):
                 weight_step(model, opt, x, y, Meter(), config.grad_clip)
 
-    mask, records = derive.perturbation(model, lambda w: accuracy_under(model, w, val), finetune)
+    def score(weights) -> float:
+        if batch_statistics:
+            return accuracy_under(model, weights, val)
+        with model.edge_weights_overridden(weights):
+            return evaluate(model, val)[1]  # running statistics collected under softmax(alpha)
+
+    mask, records = derive.perturbation(model, score, finetune)
     return mask, {"val_images": len(val.labels), "finetune_steps": finetune_steps, "bn": "batch statistics",
                   "measurements": records}
 
