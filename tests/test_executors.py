@@ -100,11 +100,23 @@ def test_a_killed_job_is_resubmitted_and_ends_as_if_uninterrupted(tmp_path):
     assert _same_result(reference.run_dir, job.run_dir)
 
 
+def _epochs_lasting(tmp_path, seconds):
+    """How many epochs of ``_search_job`` take about ``seconds`` on this machine now (measured, not assumed:
+    CI machines differ by 10x, and a job that ends before its timeout signal tests nothing)."""
+    probe = _search_job(tmp_path, "probe", epochs=4)
+    start = time.perf_counter()
+    run_jobs([probe], Engine(progress=False))
+    per_epoch = (time.perf_counter() - start) / 4
+    return int(min(max(seconds / per_epoch, 40), 2000))
+
+
 def test_a_forced_timeout_requeues_the_job_which_resumes_and_finishes(tmp_path):
-    reference = _search_job(tmp_path, "reference", epochs=40)
+    # 15 s per attempt, the signal 5 s before: the job computes for ~25 s, so the signal always comes mid-run
+    # (after the worker's start-up and some checkpointed epochs) and the job needs at least one requeue
+    epochs = _epochs_lasting(tmp_path, 25)
+    reference = _search_job(tmp_path, "reference", epochs=epochs)
     run_jobs([reference], Engine(progress=False))
-    job = _search_job(tmp_path, "timed", epochs=40)
-    # 15 s per attempt, the signal 5 s before: several requeues, each resuming from the last epoch
+    job = _search_job(tmp_path, "timed", epochs=epochs)
     engine = Engine("local", timeout_min=0.25, signal_delay_s=5, max_requeues=10, poll_s=0.2, progress=False)
     [result] = run_jobs([job], engine, tmp_path / "sweep")
     assert result["status"] == "ok", result

@@ -25,7 +25,7 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .jobs import Job, run_inline, run_job
 
@@ -105,16 +105,20 @@ def with_threads(jobs: list[Job], engine: Engine) -> list[Job]:
     return [replace(j, overrides={**j.overrides, "threads": j.overrides.get("threads", threads)}) for j in jobs]
 
 
-def run_jobs(jobs: list[Job], engine: Engine | None = None, folder: str | os.PathLike = ".") -> list[dict]:
+def run_jobs(jobs: list[Job], engine: Engine | None = None, folder: str | os.PathLike = ".",
+             on_result: Callable[[int, dict], None] | None = None) -> list[dict]:
     """Run every job on ``engine``; returns one result per job, in order ({status, run_dir, label, ...}).
 
-    Statuses: ok, diverged, failed (with ``error``: the last lines of its log)."""
+    Statuses: ok, diverged, failed (with ``error``: the last lines of its log).  ``on_result(n, result)`` is
+    called as each job ends, so a long sweep can record what finished before it is cut off."""
     engine = engine or Engine()
+    done = on_result or (lambda n, result: None)
     if engine.executor == "inline":
-        return run_inline(jobs)
+        return run_inline(jobs, done)
     jobs = with_threads(jobs, engine) if engine.executor == "local" else jobs
     logs = Path(folder) / "_submitit"
-    results = _run_local(jobs, engine, logs) if engine.executor == "local" else _run_slurm(jobs, engine, logs)
+    run = _run_local if engine.executor == "local" else _run_slurm
+    results = run(jobs, engine, logs, done)
     failures = [r for r in results if r["status"] == "failed"]
     for r in failures:
         log.error("FAILED %s (%s):\n%s", r["label"], r["run_dir"], r["error"])
@@ -133,7 +137,7 @@ def _gpu_count() -> int:
         return 0
 
 
-def _run_local(jobs: list[Job], engine: Engine, logs: Path) -> list[dict]:
+def _run_local(jobs: list[Job], engine: Engine, logs: Path, done: Callable[[int, dict], None]) -> list[dict]:
     import submitit
 
     gpus = _gpu_count()
@@ -166,12 +170,13 @@ def _run_local(jobs: list[Job], engine: Engine, logs: Path) -> list[dict]:
                 pending.insert(0, n)
                 continue
             results[n] = outcome
+            done(n, outcome)
             bar.update(1)
     bar.close()
     return [results[n] for n in range(len(jobs))]
 
 
-def _run_slurm(jobs: list[Job], engine: Engine, logs: Path) -> list[dict]:
+def _run_slurm(jobs: list[Job], engine: Engine, logs: Path, done: Callable[[int, dict], None]) -> list[dict]:
     import submitit
 
     settings = {SLURM_KEYS[k]: v for k, v in engine.slurm.items()}
@@ -188,6 +193,7 @@ def _run_slurm(jobs: list[Job], engine: Engine, logs: Path) -> list[dict]:
         for n, sjob in enumerate(submitted):
             if n not in results and sjob.done():
                 results[n] = _outcome(sjob, jobs[n])
+                done(n, results[n])
                 bar.update(1)
     bar.close()
     return [results[n] for n in range(len(jobs))]

@@ -157,14 +157,18 @@ def record_finished(jobs: list[Job], results: list[dict], archs: dict[str, dict]
 def run(preset: str = "cpu", seeds=(0, 1), n_sample: int = 32, sample_seed: int = 0, results: str | Path = "results",
         run_root: str | Path = "runs/groundtruth", overrides: dict[str, Any] | None = None, engine=None,
         only: list[str] | None = None) -> int:
-    """Train what the record lacks and append it.  ``only``: a subset of arch ids (e.g. the fidelity check)."""
+    """Train what the record lacks, appending each row as its job ends (a sweep cut off keeps what finished).
+    ``only``: a subset of arch ids (e.g. the fidelity check).  Returns how many rows were added."""
     from .executors import run_jobs
 
     record_dir = Path(results) / f"groundtruth-{preset}"
     archs = architecture_set(n_sample, sample_seed, results)
     jobs = pending_jobs(archs, seeds, preset, record_dir, run_root, overrides, only)
-    results_ = run_jobs(jobs, engine, run_root) if jobs else []
-    return record_finished(jobs, results_, archs, record_dir)
+    added = []
+    if jobs:
+        run_jobs(jobs, engine, run_root,
+                 on_result=lambda n, result: added.append(record_finished([jobs[n]], [result], archs, record_dir)))
+    return sum(added)
 
 
 # ----------------------------------------------------------------------------- scores and agreement

@@ -16,7 +16,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .config import make_config
 from .files import Busy, atomic_write_text
@@ -65,9 +65,10 @@ def run_job(job: Job, wait: bool = True) -> dict[str, Any]:
     return {**result, "status": "ok", "summary": summary}
 
 
-def run_inline(jobs: list[Job]) -> list[dict[str, Any]]:
+def run_inline(jobs: list[Job], on_result: Callable[[int, dict], None] | None = None) -> list[dict[str, Any]]:
     """Run the jobs in this process, one after another.  A run directory another process is training
-    is put off to the end and then waited for, so two sweeps over one folder share the work."""
+    is put off to the end and then waited for, so two sweeps over one folder share the work.
+    ``on_result(n, result)`` is called as each job ends."""
     results: dict[int, dict] = {}
     busy = []
     for n, job in enumerate(jobs):
@@ -76,6 +77,11 @@ def run_inline(jobs: list[Job]) -> list[dict[str, Any]]:
         except Busy as err:
             log.info("%s; coming back to it later", err)
             busy.append(n)
+            continue
+        if on_result:
+            on_result(n, results[n])
     for n in busy:
         results[n] = run_job(jobs[n], wait=True)
+        if on_result:
+            on_result(n, results[n])
     return [results[n] for n in range(len(jobs))]
