@@ -53,7 +53,7 @@ def test_inline_and_local_give_bit_identical_results_and_local_respects_max_para
     inline = [_search_job(tmp_path / "inline", f"s{k}", seed=k) for k in range(4)]
     local = [_search_job(tmp_path / "local", f"s{k}", seed=k) for k in range(4)]
     assert [r["status"] for r in run_jobs(inline, Engine(progress=False))] == ["ok"] * 4
-    seen, stop = [], threading.Event()
+    seen, stop, ended = [], threading.Event(), []
 
     def watch():
         while not stop.is_set():
@@ -63,11 +63,13 @@ def test_inline_and_local_give_bit_identical_results_and_local_respects_max_para
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        results = run_jobs(local, Engine("local", max_parallel=2, poll_s=0.2, progress=False), tmp_path / "local")
+        results = run_jobs(local, Engine("local", max_parallel=2, poll_s=0.2, progress=False), tmp_path / "local",
+                           on_result=lambda n, r: ended.append((n, r["status"], Path(r["run_dir"]).exists())))
     finally:
         stop.set()
         watcher.join()
     assert [r["status"] for r in results] == ["ok"] * 4, results
+    assert sorted(ended) == [(n, "ok", True) for n in range(4)]  # each job reported once, as it ended
     assert max(seen) == 2, f"observed worker counts {sorted(set(seen))}"  # parallel, never more than 2
     for a, b in zip(inline, local):
         assert _same_result(a.run_dir, b.run_dir), a.label
