@@ -75,7 +75,7 @@ def main() -> None:
     model = SuperNet(args.width).to(device, memory_format=torch.channels_last)
     w_opt = torch.optim.SGD(model.weight_parameters(), lr=0.01, momentum=0.9)
     a_opt = torch.optim.Adam(model.arch_parameters(), lr=0.005, betas=(0.5, 0.999))
-    meter = Meter()
+    meter = Meter(device)
 
     def plain(bw, ba):
         weight_step(model, w_opt, *bw, meter)
