@@ -24,6 +24,7 @@ import torch.nn as nn
 from .config import ConfigError
 
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16}
+COMPILE_BACKEND = "inductor"  # torch.compile's default; the CPU tests swap in "aot_eager" (same tracing, no codegen)
 
 
 def configure(config, device: torch.device) -> None:
@@ -45,5 +46,5 @@ def prepare(model: nn.Module, config, device: torch.device) -> nn.Module:
     configure(config, device)
     model.autocast_dtype = AUTOCAST_DTYPES[config.precision]
     if config.compile:
-        model.compile()
+        model.compile(backend=COMPILE_BACKEND)
     return model
