@@ -7,6 +7,11 @@ meaningful on a noisy shared machine.  Prints a table and writes JSON.
 
 Targets (issue 2): first-order step <= 1.6x plain, second-order <= 4.5x plain (fd and exact Hessian-vector products both timed),
 data handling <= 5% of the step, plain step at width 1 >= 55% of the fp32 matmul rate.
+
+``--modes eager,bf16,compile,cuda_graphs,...`` (or ``all``) also times the plain and the first-order step
+under each speed option (accel.py, cudagraphs.py), each on a fresh network, and adds a "modes" table:
+
+    python3 benchmarks/bench_search.py --device cuda --modes all --out benchmarks/results/h100-width1.json
 """
 from __future__ import annotations
 
@@ -18,10 +23,24 @@ from pathlib import Path
 
 import torch
 
+from vggdarts import accel
+from vggdarts.config import make_config
 from vggdarts.data import Batches, synthetic_dataset
-from vggdarts.search import alpha_step_first_order, alpha_step_second_order, weight_step
+from vggdarts.relaxations import Sampler
+from vggdarts.search import (alpha_step_first_order, alpha_step_second_order, graphed_iteration, search_iteration,
+                             weight_step)
 from vggdarts.supernet import SuperNet, count_macs
 from vggdarts.training import Meter, resolve_device
+
+MODES = {
+    "eager": {},
+    "deterministic": {"deterministic": True},
+    "bf16": {"precision": "bf16"},
+    "compile": {"compile": True},
+    "compile+bf16": {"compile": True, "precision": "bf16"},
+    "cuda_graphs": {"cuda_graphs": True},
+    "cuda_graphs+bf16": {"cuda_graphs": True, "precision": "bf16"},
+}
 
 
 def matmul_gflops(device: torch.device, n: int = 2048, seconds: float = 3.0) -> float:
@@ -56,6 +75,34 @@ def time_steps(fn, batches, steps: int, warmup: int, device) -> float:
     return times[len(times) // 2]
 
 
+def time_mode(mode: str, width: float, batches: Batches, device: torch.device, steps: int, warmup: int) -> dict:
+    """Plain (weight step only) and first-order iteration under one speed option, on a fresh network."""
+    config = make_config("search", "paper", {"width": width, "batch_size": batches.batch_size, "device": str(device),
+                                             **MODES[mode]})
+    torch.manual_seed(0)
+    model = accel.prepare(SuperNet(width).to(device, memory_format=torch.channels_last), config, device)
+    w_opt = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=config.momentum)
+    a_opt = torch.optim.Adam(model.arch_parameters(), lr=config.alpha_lr, betas=(config.alpha_beta1, config.alpha_beta2),
+                             capturable=config.cuda_graphs)
+    sampler, meter = Sampler(model.relaxation, 0, 0, 1), Meter(device)
+
+    def iteration(xw, yw, xa, ya, meter, update_alpha):
+        search_iteration(model, w_opt, a_opt, config, sampler, xw, yw, xa, ya, meter, update_alpha)
+
+    step = graphed_iteration(iteration, w_opt) if config.cuda_graphs else iteration
+    started = time.perf_counter()
+    step(*next(iter(batches.epoch(0))), *next(iter(batches.epoch(1))), meter, True)  # compile / first call
+    _sync(device)
+    first_call = time.perf_counter() - started
+    warmup = max(warmup, 5)  # graphs: 3 eager steps per kind of step, then the capture
+    t_plain = time_steps(lambda bw, ba: step(*bw, *ba, meter, False), batches, steps, warmup, device)
+    t_first = time_steps(lambda bw, ba: step(*bw, *ba, meter, True), batches, steps, warmup, device)
+    finite = bool(torch.isfinite(meter.loss_sum))
+    b = batches.batch_size
+    return {"plain_img_s": b / t_plain, "first_order_img_s": b / t_first, "first_over_plain": t_first / t_plain,
+            "first_order_ms": 1000 * t_first, "first_call_s": first_call, "loss_finite": finite}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--width", type=float, default=1.0)
@@ -64,6 +111,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="")
+    p.add_argument("--modes", default="", help=f"comma-separated, or 'all': {', '.join(MODES)}")
+    p.add_argument("--skip-second-order", action="store_true")
     args = p.parse_args()
     device = resolve_device(args.device)
     torch.manual_seed(0)
@@ -75,7 +124,7 @@ def main() -> None:
     model = SuperNet(args.width).to(device, memory_format=torch.channels_last)
     w_opt = torch.optim.SGD(model.weight_parameters(), lr=0.01, momentum=0.9)
     a_opt = torch.optim.Adam(model.arch_parameters(), lr=0.005, betas=(0.5, 0.999))
-    meter = Meter()
+    meter = Meter(device)
 
     def plain(bw, ba):
         weight_step(model, w_opt, *bw, meter)
@@ -95,9 +144,11 @@ def main() -> None:
         return step
 
     gflops = matmul_gflops(device)
+    kinds = [("plain", plain), ("first", first), ("second", second_order("fd")), ("second_exact", second_order("exact"))]
     t = {name: time_steps(fn, batches, args.steps, args.warmup, device)
-         for name, fn in [("plain", plain), ("first", first), ("second", second_order("fd")),
-                          ("second_exact", second_order("exact"))]}
+         for name, fn in kinds[:2 if args.skip_second_order else 4]}
+    t.setdefault("second", float("nan"))
+    t.setdefault("second_exact", float("nan"))
     # data handling: producing the two batches one search step consumes
     stream = batches.epoch(1, batches=2 * 50)
     start = time.perf_counter()
@@ -135,6 +186,19 @@ def main() -> None:
           f"{result['second_exact_over_plain']:.2f}x plain")
     print(f"data handling               {1000 * t_data:8.2f} ms/step = "
           f"{100 * result['data_share_of_first_order_step']:.1f}% of a first-order step (target <= 5%)")
+    modes = list(MODES) if args.modes == "all" else [m for m in args.modes.split(",") if m]
+    if device.type != "cuda":
+        modes = [m for m in modes if "cuda_graphs" not in m]  # CUDA only
+    if modes:
+        result["modes"] = {m: time_mode(m, args.width, batches, device, args.steps, args.warmup) for m in modes}
+        eager = result["modes"].get("eager", {}).get("first_order_img_s")
+        print(f"\n{'mode':18s} {'plain img/s':>12s} {'first img/s':>12s} {'first/plain':>12s} "
+              f"{'first ms':>9s} {'vs eager':>9s} {'1st call s':>10s}")
+        for m, r in result["modes"].items():
+            speedup = r["first_order_img_s"] / eager if eager else float("nan")
+            print(f"{m:18s} {r['plain_img_s']:12.1f} {r['first_order_img_s']:12.1f} {r['first_over_plain']:12.2f} "
+                  f"{r['first_order_ms']:9.2f} {speedup:8.2f}x {r['first_call_s']:10.1f}"
+                  + ("" if r["loss_finite"] else "  (loss not finite!)"))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -53,7 +53,7 @@ def derive_perturbation(search_run: str | Path, val_images: int = 5000, finetune
         def finetune() -> None:
             model.train()
             for x, y in train.epoch(next(rounds), batches=finetune_steps):
-                weight_step(model, opt, x, y, Meter(), config.grad_clip)
+                weight_step(model, opt, x, y, Meter(device_), config.grad_clip)
 
     def score(weights) -> float:
         if batch_statistics:

@@ -44,8 +44,15 @@ class TrainConfig:
     progress: bool = True  # tqdm progress bar per epoch
     keep_checkpoints: str = ""  # e.g. "1,5,20": also keep checkpoint-epoch001.pt ... after those epochs
     threads: int = 0  # CPU threads for this job (torch.set_num_threads); 0 = torch's default (all cores)
+    # speed (see accel.py): same maths, so a run may resume under other values
+    compile: bool = False  # torch.compile the network (order=first only)
+    deterministic: bool = False  # deterministic cuDNN/cuBLAS algorithms (CUDA; costs speed, see the benchmark)
+    # numerics
+    precision: str = "fp32"  # fp32 | bf16: the network's layers under bf16 autocast; alpha, its relaxation,
+    #                          the loss and the optimisers' state stay fp32
 
-    RUNTIME_FIELDS = ("device", "progress", "eval_batch_size", "keep_checkpoints", "threads")
+    RUNTIME_FIELDS = ("device", "progress", "eval_batch_size", "keep_checkpoints", "threads", "compile",
+                      "deterministic", "cuda_graphs")
 
     def validate(self) -> "TrainConfig":
         _check(self.width > 0, "width must be > 0")
@@ -63,6 +70,7 @@ class TrainConfig:
                "keep_checkpoints must be a comma-separated list of epoch numbers, e.g. 1,5,20")
         _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                "device must be auto, cpu, cuda or cuda:N")
+        _check(self.precision in ("fp32", "bf16"), "precision must be 'fp32' or 'bf16'")
         return self
 
     def snapshot_epochs(self) -> set[int]:
@@ -95,6 +103,7 @@ class SearchConfig(TrainConfig):
     alpha_beta2: float = 0.999
     alpha_weight_decay: float = 0.0
     warmup_epochs: int = 0  # epochs of weight-only training before alpha moves
+    cuda_graphs: bool = False  # CUDA only: capture each search iteration as a CUDA graph (cudagraphs.py)
 
     def validate(self) -> "SearchConfig":
         super().validate()
@@ -109,6 +118,13 @@ class SearchConfig(TrainConfig):
         _check(0 <= self.alpha_beta1 < 1 and 0 <= self.alpha_beta2 < 1, "alpha betas must be in [0, 1)")
         _check(self.alpha_weight_decay >= 0, "alpha_weight_decay must be >= 0")
         _check(0 <= self.warmup_epochs < self.epochs, "warmup_epochs must be in [0, epochs)")
+        _check(not (self.compile and self.order == "second"),
+               "compile=true needs order=first: the second-order step's double backward cannot be compiled")
+        _check(not (self.cuda_graphs and self.order == "second"),
+               "cuda_graphs=true needs order=first (the second-order step is not captured); use order=first")
+        _check(not (self.cuda_graphs and self.relaxation == "gumbel"),
+               "cuda_graphs=true does not support relaxation=gumbel (fresh noise every step); use compile=true")
+        _check(not (self.cuda_graphs and self.compile), "choose one of compile=true and cuda_graphs=true")
         return self
 
 

@@ -341,28 +341,45 @@ class Batches:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def epoch(self, epoch: int, batches: int | None = None):
-        """Yield ``(x, y)`` for one epoch: ``batches`` batches (default: one pass)."""
-        total = len(self) if batches is None else batches
+        """Yield ``(x, y)`` for one epoch: ``batches`` batches (default: one pass).
+
+        The epoch's order and augmentation are drawn on the host up front and moved to the device in one
+        copy, so a training step never waits on a small host-to-device transfer."""
+        sizes, plan = self._plan(epoch, len(self) if batches is None else batches)
+        plan = plan.to(self.device, non_blocking=True)  # rows: index, dy, dx, flip
+        start = 0
+        for b in sizes:
+            idx, dy, dx, flip = plan[:, start:start + b]
+            start += b
+            x = self.images[idx]
+            if self.augment:
+                x = random_crop_flip(x, dy, dx, flip.bool())
+            x = (x.float() - self.mean) / self.std
+            yield x.contiguous(memory_format=self.memory_format), self.labels[idx]
+
+    def _plan(self, epoch: int, total: int) -> tuple[list[int], torch.Tensor]:
+        """Batch sizes and a [4, images] int64 table (index, dy, dx, flip) for ``total`` batches; depends only
+        on (seed, epoch).  The generator is consumed as one permutation per pass, then per batch the crop
+        offsets and the flips, so the stream is the same however the batches are consumed."""
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        produced, n = 0, len(self.labels)
-        while produced < total:
+        sizes: list[int] = []
+        columns: list[torch.Tensor] = []
+        n = len(self.labels)
+        while len(sizes) < total:
             order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
             for start in range(0, n, self.batch_size):
                 idx = order[start:start + self.batch_size]
-                if produced == total or (self.drop_last and len(idx) < self.batch_size):
+                if len(sizes) == total or (self.drop_last and len(idx) < self.batch_size):
                     break
-                yield self._batch(idx.to(self.device), g)
-                produced += 1
-
-    def _batch(self, idx: torch.Tensor, g: torch.Generator):
-        x = self.images[idx]
-        if self.augment:
-            b = len(idx)
-            shifts = torch.randint(0, 9, (2, b), generator=g).to(self.device)
-            flips = (torch.rand(b, generator=g) < 0.5).to(self.device)
-            x = random_crop_flip(x, shifts[0], shifts[1], flips)
-        x = (x.float() - self.mean) / self.std
-        return x.contiguous(memory_format=self.memory_format), self.labels[idx]
+                b = len(idx)
+                if self.augment:
+                    shifts = torch.randint(0, 9, (2, b), generator=g)
+                    flips = (torch.rand(b, generator=g) < 0.5).long()
+                else:
+                    shifts, flips = torch.zeros(2, b, dtype=torch.long), torch.zeros(b, dtype=torch.long)
+                columns.append(torch.cat([idx.view(1, b), shifts, flips.view(1, b)]))
+                sizes.append(b)
+        return sizes, torch.cat(columns, dim=1) if columns else torch.zeros(4, 0, dtype=torch.long)
 
 
 def random_crop_flip(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor, pad: int = 4):

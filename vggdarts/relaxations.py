@@ -48,6 +48,12 @@ def masked_softmax(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, dim=1) * allowed
 
 
+def flat_index(mask: torch.Tensor) -> torch.Tensor:
+    """Row-major flat indices of a bool mask's cells: ``t.flatten()[flat_index(m)]`` equals ``t[m]``.  Computing
+    it reads the mask on the host; the supernet does so once, so that its steps never wait for the GPU."""
+    return mask.flatten().nonzero().flatten()
+
+
 @dataclass(frozen=True)
 class Relaxation:
     name: str = "softmax"
@@ -102,10 +108,12 @@ class Relaxation:
             soft = one_hot - soft.detach() + soft  # straight through: one-hot forward, soft gradient
         return soft[:, :6]
 
-    def penalty(self, alpha: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor | float:
-        """The relaxation's own term in the alpha loss: FairDARTS's zero-one loss for sigmoid gates."""
+    def penalty(self, alpha: torch.Tensor, candidates: torch.Tensor,
+                index: torch.Tensor | None = None) -> torch.Tensor | float:
+        """The relaxation's own term in the alpha loss: FairDARTS's zero-one loss for sigmoid gates.
+        ``index``: flat_index(candidates), precomputed (a step then needs no host sync)."""
         if self.independent and self.zero_one_weight > 0:
-            gates = torch.sigmoid(alpha[candidates])
+            gates = torch.sigmoid(alpha.flatten()[flat_index(candidates) if index is None else index])
             return -self.zero_one_weight * ((gates - 0.5) ** 2).mean()
         return 0.0
 
@@ -132,15 +140,23 @@ def from_config(config) -> Relaxation:
 class Sampler:
     """Per-step Gumbel samples for a search epoch: ``with sampler.step(model):`` runs one step under a
     fresh sample (the same sample for every forward inside the step: the unrolled second-order
-    gradient sees one fixed draw).  A no-op for deterministic relaxations."""
+    gradient sees one fixed draw).  A no-op for deterministic relaxations.
 
-    def __init__(self, relaxation: Relaxation, seed: int, epoch: int, epochs: int):
+    ``draws`` samples (the epoch's steps) are drawn up front and moved to ``device`` in one copy, so a
+    step never waits on a host-to-device transfer; any further step draws on from the same stream."""
+
+    def __init__(self, relaxation: Relaxation, seed: int, epoch: int, epochs: int, draws: int = 0,
+                 device: torch.device | str = "cpu"):
         self.relaxation = relaxation
         self.tau = relaxation.temperature(epoch, epochs)
         self.stream = relaxation.noise_stream(seed, epoch) if relaxation.stochastic else None
+        self.drawn = (torch.stack([next(self.stream) for _ in range(draws)]).to(device)
+                      if self.stream is not None and draws > 0 else None)
+        self.used = 0
 
     def step(self, model):
         if self.stream is None:
             return nullcontext()
-        return model.sampled(next(self.stream), self.tau)
-
+        k, self.used = self.used, self.used + 1
+        noise = self.drawn[k] if self.drawn is not None and k < len(self.drawn) else next(self.stream)
+        return model.sampled(noise, self.tau)

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from . import accel
 from .config import RetrainConfig
 from .data import load_dataset, split_in_two, stratified_subset
 from .derive import format_mask, load_mask
@@ -72,7 +73,7 @@ def _retrain(config: RetrainConfig, run: RunDir, mask, arch_record: dict) -> dic
     torch.manual_seed(config.seed)
     model = SuperNet(config.width, len(data.classes), mask=torch.from_numpy(mask))
     params, macs = count_parameters(model), count_macs(model)
-    model = model.to(device, memory_format=torch.channels_last)
+    model = accel.prepare(model.to(device, memory_format=torch.channels_last), config, device)
     opt, sched = sgd_and_schedule(model.parameters(), config)
     loop = EpochLoop(run, config, opt, sched)
     if ckpt is not None:
@@ -83,18 +84,21 @@ def _retrain(config: RetrainConfig, run: RunDir, mask, arch_record: dict) -> dic
     log.info("retraining %s (%d shortcuts, %.2fM parameters, %.1fM MACs) on %s\n%s",
              arch_record.get("method"), int(mask.sum()), params / 1e6, macs / 1e6, data.name, format_mask(mask))
 
+    meter = Meter(device)
+
     def train_epoch(epoch: int):
-        meter = Meter()
         for x, y in progress(train.epoch(epoch), len(train), f"retrain {epoch + 1}/{config.epochs}", config.progress):
             opt.zero_grad(set_to_none=True)
             logits = model(x)
             loss = F.cross_entropy(logits, y)
-            meter.add(loss.detach(), logits.detach(), y)
+            meter.add(loss, logits, y)  # summed on the device; read (and NaN-checked) once per epoch
             loss.backward()
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             opt.step()
-        return meter.loss, meter.acc
+        result = meter.read()
+        meter.reset()
+        return result
 
     def evaluate_epoch(epoch: int):
         val_loss, val_acc = evaluate(model, val) if len(val_idx) else (NAN, NAN)

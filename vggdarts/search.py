@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import relaxations
+from . import accel, relaxations
 from .config import SearchConfig
 from .data import load_dataset, split_in_two, stratified_subset
 from .hessian import mixed_hvp
@@ -94,11 +94,27 @@ def weight_step(model: SuperNet, w_opt: torch.optim.SGD, x, y, meter: Meter, gra
     w_opt.zero_grad(set_to_none=True)
     logits = model(x)
     loss = F.cross_entropy(logits, y)
-    meter.add(loss.detach(), logits.detach(), y)  # stops on a NaN loss before the weights change
+    meter.add(loss, logits, y)  # summed on the device; a NaN stops the run at the epoch's end, unsaved
     loss.backward(inputs=weights)
     if grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(weights, grad_clip)
     w_opt.step()
+
+
+def search_iteration(model: SuperNet, w_opt, a_opt, config: SearchConfig, sampler: relaxations.Sampler,
+                     xw, yw, xa, ya, meter: Meter, update_alpha: bool = True) -> None:
+    """One DARTS iteration: the alpha step on a batch of the alpha half, then the weight step on a batch of
+    the weights half (each under its own Gumbel sample, for that relaxation)."""
+    if update_alpha:
+        a_opt.zero_grad(set_to_none=True)
+        with sampler.step(model):
+            if config.order == "first":
+                alpha_step_first_order(model, xa, ya)
+            else:
+                alpha_step_second_order(model, w_opt, xw, yw, xa, ya, config.hvp)
+        a_opt.step()
+    with sampler.step(model):
+        weight_step(model, w_opt, xw, yw, meter, config.grad_clip)
 
 
 # ----------------------------------------------------------------------------- the job
@@ -146,10 +162,10 @@ def _search(config: SearchConfig, run: RunDir) -> dict:
     test = make_batches(data, data.test_x[test_idx], data.test_y[test_idx], config, device, train=False)
 
     model = SuperNet(config.width, len(data.classes), relaxations.from_config(config))
-    model = model.to(device, memory_format=torch.channels_last)
+    model = accel.prepare(model.to(device, memory_format=torch.channels_last), config, device)
     w_opt, sched = sgd_and_schedule(model.weight_parameters(), config)
-    a_opt = torch.optim.Adam(model.arch_parameters(), lr=config.alpha_lr,
-                             betas=(config.alpha_beta1, config.alpha_beta2), weight_decay=config.alpha_weight_decay)
+    a_opt = torch.optim.Adam(model.arch_parameters(), lr=config.alpha_lr, betas=(config.alpha_beta1, config.alpha_beta2),
+                             weight_decay=config.alpha_weight_decay, capturable=config.cuda_graphs)
     loop = EpochLoop(run, config, w_opt, sched)
     alpha_raw: list[np.ndarray] = []
     alpha_w: list[np.ndarray] = []
@@ -162,26 +178,28 @@ def _search(config: SearchConfig, run: RunDir) -> dict:
     if data.is_stand_in:
         log.warning("dataset is %s: numbers from this run say nothing about CIFAR-10", data.name)
 
+    meter = Meter(device)
+    sampler = relaxations.Sampler(model.relaxation, config.seed, 0, config.epochs)  # replaced every epoch
+
+    def iteration(xw, yw, xa, ya, meter: Meter, update_alpha: bool) -> None:
+        search_iteration(model, w_opt, a_opt, config, sampler, xw, yw, xa, ya, meter, update_alpha)
+
+    step = graphed_iteration(iteration, w_opt) if config.cuda_graphs else iteration
+
     def train_epoch(epoch: int):
-        meter = Meter()
+        nonlocal sampler
         update_alpha = epoch >= config.warmup_epochs
-        sampler = relaxations.Sampler(model.relaxation, config.seed, epoch, config.epochs)  # Gumbel noise, if any
+        draws = len(w_batches) * (2 if update_alpha else 1)  # Gumbel noise, if any: one sample per step
+        sampler = relaxations.Sampler(model.relaxation, config.seed, epoch, config.epochs, draws, device)
         pairs = zip(w_batches.epoch(epoch), a_batches.epoch(epoch, batches=len(w_batches)))
         for (xw, yw), (xa, ya) in progress(pairs, len(w_batches), f"search {epoch + 1}/{config.epochs}",
                                            config.progress):
-            if update_alpha:
-                a_opt.zero_grad(set_to_none=True)
-                with sampler.step(model):
-                    if config.order == "first":
-                        alpha_step_first_order(model, xa, ya)
-                    else:
-                        alpha_step_second_order(model, w_opt, xw, yw, xa, ya, config.hvp)
-                a_opt.step()
-            with sampler.step(model):
-                weight_step(model, w_opt, xw, yw, meter, config.grad_clip)
+            step(xw, yw, xa, ya, meter, update_alpha)
+        train_loss, train_acc = meter.read()  # the epoch's one host sync; stops here on a NaN loss
+        meter.reset()
         alpha_raw.append(model.alpha.detach().cpu().double().numpy().copy())
         alpha_w.append(model.table().detach().cpu().double().numpy().copy())
-        return meter.loss, meter.acc
+        return train_loss, train_acc
 
     def evaluate_epoch(epoch: int):
         (val_loss, val_acc), (test_loss, test_acc) = evaluate(model, a_eval), evaluate(model, test)
@@ -205,6 +223,13 @@ def _search(config: SearchConfig, run: RunDir) -> dict:
     log.info("search done: best test acc %.2f%% (epoch %d), final %.2f%%, on %s -> %s", summary["best_test_acc"],
              summary["best_test_epoch"], summary["final_test_acc"], data.name, run.path)
     return summary
+
+
+def graphed_iteration(iteration, w_opt: torch.optim.Optimizer):
+    """The iteration as a CUDA graph, captured again when the weights' learning rate changes."""
+    from .cudagraphs import GraphedIteration
+
+    return GraphedIteration(iteration, key=lambda: w_opt.param_groups[0]["lr"])
 
 
 def load_search_run(run_dir: str | Path, device: str = "auto"):

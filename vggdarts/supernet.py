@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .relaxations import Relaxation, masked_softmax
+from .relaxations import Relaxation, flat_index, masked_softmax
 
 VGG11_CHANNELS = (64, 128, 256, 256, 512, 512, 512, 512)
 POOL_AFTER = (1, 2, 4, 6, 8)  # blocks followed by a 2x2 max-pool
@@ -101,7 +101,9 @@ class SuperNet(nn.Module):
         self.candidates: torch.Tensor
         self._override: torch.Tensor | None = None
         self._sample: tuple[torch.Tensor, float] | None = None  # Gumbel noise and temperature of this step
+        self.autocast_dtype: torch.dtype | None = None  # e.g. bf16: the layers under autocast (accel.py)
         self.register_buffer("candidates", candidate_mask(), persistent=False)
+        self.register_buffer("candidate_index", flat_index(self.candidates), persistent=False)
         if mask is None:
             self.relaxation = relaxation if isinstance(relaxation, Relaxation) else Relaxation(relaxation)
             self.alpha = nn.Parameter(torch.zeros(N_BLOCKS, self.relaxation.columns))  # alpha starts at zero
@@ -142,7 +144,7 @@ class SuperNet(nn.Module):
 
     def alpha_penalty(self) -> torch.Tensor | float:
         """The relaxation's own term in the alpha step's loss (0 for most)."""
-        return self.relaxation.penalty(self.alpha, self.candidates)
+        return self.relaxation.penalty(self.alpha, self.candidates, self.candidate_index)
 
     @contextmanager
     def sampled(self, noise: torch.Tensor, tau: float):
@@ -163,15 +165,17 @@ class SuperNet(nn.Module):
             self._override = previous
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.edge_weights()
+        w = self.edge_weights()  # always fp32: the relaxation runs before any autocast
         outputs: list[torch.Tensor] = []  # x_1 .. x_8
-        for i, (conv_bn, pool) in enumerate(zip(self.blocks, self.pools), start=1):
-            h = conv_bn(x)  # ConvBn_i(x_{i-1})
-            for j in self.sources[i - 1]:  # + sum_j w_ij * shortcut_ij(x_j)
-                h = h + w[i - 1, j - 1] * self.shortcuts[f"{j}_{i}"](outputs[j - 1])
-            x = pool(F.relu(h))
-            outputs.append(x)
-        return self.classifier(torch.flatten(x, 1))
+        with torch.autocast(x.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None):
+            for i, (conv_bn, pool) in enumerate(zip(self.blocks, self.pools), start=1):
+                h = conv_bn(x)  # ConvBn_i(x_{i-1})
+                for j in self.sources[i - 1]:  # + sum_j w_ij * shortcut_ij(x_j)
+                    h = h + w[i - 1, j - 1] * self.shortcuts[f"{j}_{i}"](outputs[j - 1])
+                x = pool(F.relu(h))
+                outputs.append(x)
+            logits = self.classifier(torch.flatten(x, 1))
+        return logits if self.autocast_dtype is None else logits.float()  # the loss is computed in fp32
 
     # -- parameter groups: alpha vs network weights
     def arch_parameters(self) -> list[nn.Parameter]:

@@ -69,54 +69,57 @@ def make_batches(data: Dataset, images, labels, config, device, *, train: bool, 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Batches, batch_statistics: bool = False) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy in %) over one pass.
+    """(mean cross-entropy, accuracy in %) over one pass; the sums stay on the device until the end.
 
     BatchNorm uses its running statistics (eval mode), or with ``batch_statistics`` each batch's own
     (train mode; the running buffers are restored afterwards, so the model is unchanged)."""
     was_training = model.training
     saved = [b.clone() for b in model.buffers()] if batch_statistics else []
     model.train(batch_statistics)
-    loss_sum, correct, n = 0.0, 0, 0
+    meter = Meter(batches.device)
     try:
         for x, y in batches.epoch(0):
             logits = model(x)
-            loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-            correct += (logits.argmax(1) == y).sum().item()
-            n += len(y)
+            meter.add(F.cross_entropy(logits, y, reduction="sum"), logits, y, mean=False)
     finally:
         for b, b0 in zip(model.buffers(), saved):
             b.copy_(b0)
         model.train(was_training)
-    return loss_sum / max(n, 1), 100.0 * correct / max(n, 1)
+    return meter.read(check=False)
 
 
-@dataclass
 class Meter:
-    """Running mean loss and accuracy over the training steps of one epoch."""
+    """Running loss and accuracy over an epoch's steps, summed on the device: a step never waits for the
+    GPU.  ``read()`` brings both to the host once (and stops a run whose loss became NaN/inf there, before
+    its epoch can be checkpointed).  The sums are updated in place, so a CUDA graph can capture ``add``."""
 
-    loss_sum: float = 0.0
-    correct: int = 0
-    n: int = 0
+    def __init__(self, device: torch.device | str = "cpu"):
+        self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+        self.n = 0
 
-    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> float:
-        value = loss.item()
-        if not math.isfinite(value):
+    def reset(self) -> "Meter":
+        """Start a new epoch, in place (a captured CUDA graph keeps adding into these same tensors)."""
+        self.loss_sum.zero_()
+        self.correct.zero_()
+        self.n = 0
+        return self
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor, mean: bool = True) -> None:
+        """``loss``: the batch's mean (``mean=True``) or summed loss."""
+        self.loss_sum.add_(loss.detach().double() * (len(y) if mean else 1))
+        self.correct.add_((logits.detach().argmax(1) == y).sum())
+        self.n += len(y)
+
+    def read(self, check: bool = True) -> tuple[float, float]:
+        """(mean loss, accuracy in %): the one host sync of an epoch."""
+        loss_sum, correct = self.loss_sum.item(), self.correct.item()
+        if check and not math.isfinite(loss_sum):
             raise NonFiniteLossError(
-                f"training loss became {value}; the run stopped and its last good checkpoint was kept. "
+                f"training loss became {loss_sum}; the run stopped and its last good checkpoint was kept. "
                 "Lower lr/alpha_lr or set grad_clip, then use a new --run-dir."
             )
-        self.loss_sum += value * len(y)
-        self.correct += (logits.argmax(1) == y).sum().item()
-        self.n += len(y)
-        return value
-
-    @property
-    def loss(self) -> float:
-        return self.loss_sum / max(self.n, 1)
-
-    @property
-    def acc(self) -> float:
-        return 100.0 * self.correct / max(self.n, 1)
+        return loss_sum / max(self.n, 1), 100.0 * correct / max(self.n, 1)
 
 
 def progress(iterable, total: int, desc: str, enabled: bool):

@@ -1,0 +1,175 @@
+"""The GPU path's pieces that the CPU can check: no host read per step, bf16 autocast, torch.compile,
+deterministic algorithms, the options' validation, and the up-front draws of augmentation and Gumbel noise.
+The CUDA-only checks (CPU vs CUDA gradients, CUDA graphs, resume on CUDA) are in test_cuda.py."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import run_cli, smoke_search_args
+from hostreads import HostReads
+from vggdarts import accel
+from vggdarts.config import ConfigError, make_config
+from vggdarts.data import synthetic_dataset
+from vggdarts.relaxations import Relaxation, Sampler
+from vggdarts.retrain import retrain
+from vggdarts.search import search, search_iteration
+from vggdarts.supernet import SuperNet
+from vggdarts.training import Meter
+
+
+def _search_config(**over):
+    return make_config("search", "smoke", {"dataset": "synthetic", "progress": False, "test_subset": 64,
+                                           "threads": 1, **over})
+
+
+@pytest.mark.parametrize("job", ["search", "retrain"])
+def test_the_training_loop_reads_the_device_a_fixed_number_of_times_per_epoch_whatever_its_steps(tmp_path, job):
+    """Doubling the steps per epoch adds no read of a tensor's value to the host (a GPU sync): the loss and
+    accuracy are summed on the device and read once per epoch, the augmentation is drawn up front."""
+    counts = {}
+    for n in (256, 512):  # 2 and 4 weight steps per epoch (search), 8 and 16 (retrain)
+        if job == "search":
+            config = _search_config(train_subset=n, epochs=2)
+            run = lambda: search(config, tmp_path / f"s{n}")  # noqa: E731
+        else:
+            from vggdarts.derive import resnet, save_mask
+
+            save_mask(tmp_path / "resnet.json", resnet(), "resnet")
+            config = make_config("retrain", "smoke", {"dataset": "synthetic", "progress": False, "threads": 1,
+                                                      "train_subset": n + 64, "val_size": 64, "test_subset": 64,
+                                                      "batch_size": 32, "arch": str(tmp_path / "resnet.json")})
+            run = lambda: retrain(config, tmp_path / f"r{n}")  # noqa: E731
+        with HostReads() as reads:
+            run()
+        counts[n] = reads
+    assert counts[256].where == counts[512].where, (counts[256].where, counts[512].where)
+    per_epoch = counts[256].total / 2
+    assert per_epoch < 40, counts[256].where  # a handful per epoch: metrics, alpha snapshot, checkpoint
+
+
+def _search_step_setup(precision: str, seed: int = 0):
+    torch.manual_seed(seed)
+    data = synthetic_dataset(n_train=512, n_test=8)
+    model = SuperNet(0.25)
+    config = _search_config(precision=precision)
+    accel.prepare(model, config, torch.device("cpu"))
+    w_opt = torch.optim.SGD(model.weight_parameters(), lr=0.05, momentum=0.9)
+    a_opt = torch.optim.Adam(model.arch_parameters(), lr=0.005, betas=(0.5, 0.999))
+    x = (data.train_x.float() - 128) / 64
+    return model, config, w_opt, a_opt, x, data.train_y
+
+
+def test_bf16_runs_the_layers_in_bf16_tracks_fp32_and_keeps_alpha_loss_and_optimiser_state_fp32():
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        model, config, w_opt, a_opt, x, y = _search_step_setup(precision)
+        seen = []
+        model.blocks[4][0].register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+        meter, sampler = Meter(), Sampler(model.relaxation, 0, 0, 1)
+        curve = []
+        for step in range(40):
+            k = (step * 64) % 448
+            search_iteration(model, w_opt, a_opt, config, sampler, x[k:k + 64], y[k:k + 64],
+                             x[k + 64:k + 128], y[k + 64:k + 128], meter.reset())
+            curve.append(meter.read()[0])
+        losses[precision] = np.array(curve)
+        assert set(seen) == {torch.bfloat16 if precision == "bf16" else torch.float32}
+        assert model(x[:8]).dtype == torch.float32  # logits, hence the loss, in fp32
+        assert model.alpha.dtype == model.alpha.grad.dtype == torch.float32
+        assert model.edge_weights().dtype == torch.float32
+        states = [s for opt in (w_opt, a_opt) for st in opt.state.values() for s in st.values() if s.dim() > 0]
+        assert states and all(s.dtype == torch.float32 for s in states)
+    fp32, bf16 = losses["fp32"], losses["bf16"]
+    assert fp32[-10:].mean() < 0.8 * fp32[:5].mean()  # it learns...
+    # ... and bf16 follows: per-step losses within 0.1 nats (bf16 keeps 8 bits of mantissa), same trend
+    assert np.abs(fp32 - bf16).max() < 0.1, np.abs(fp32 - bf16)
+    assert not np.array_equal(fp32, bf16)  # bf16 really ran
+
+
+def test_compile_traces_the_network_and_matches_eager(tmp_path, monkeypatch):
+    """torch.compile with AOTAutograd's eager backend (same tracing as inductor, no C++ build: seconds, not
+    minutes on this CPU; the CUDA tests and the benchmark use inductor)."""
+    monkeypatch.setattr(accel, "COMPILE_BACKEND", "aot_eager")
+    torch._dynamo.reset()
+    eager = search(_search_config(epochs=1), tmp_path / "eager")
+    compiled = search(_search_config(epochs=1, compile=True), tmp_path / "compiled")
+    za, zb = np.load(tmp_path / "eager" / "alpha.npz"), np.load(tmp_path / "compiled" / "alpha.npz")
+    assert np.allclose(za["raw"], zb["raw"], atol=1e-5) and za["raw"][-1].any()
+    assert compiled["final_test_acc"] == pytest.approx(eager["final_test_acc"], abs=1.0)
+    counters = torch._dynamo.utils.counters["stats"]
+    assert counters["unique_graphs"] >= 1  # dynamo traced it
+    torch._dynamo.reset()
+
+
+def test_deterministic_switches_torch_into_deterministic_algorithms_and_back(tmp_path):
+    a = search(_search_config(epochs=1, deterministic=True), tmp_path / "det")
+    assert torch.are_deterministic_algorithms_enabled()
+    b = search(_search_config(epochs=1), tmp_path / "default")
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert a["final_test_acc"] == b["final_test_acc"]  # the CPU's algorithms were deterministic already
+    assert np.array_equal(np.load(tmp_path / "det" / "alpha.npz")["raw"], np.load(tmp_path / "default" / "alpha.npz")["raw"])
+
+
+@pytest.mark.parametrize("over, message", [
+    (dict(precision="fp16"), "precision must be 'fp32' or 'bf16'"),
+    (dict(compile=True, order="second"), "compile=true needs order=first"),
+    (dict(cuda_graphs=True, order="second"), "cuda_graphs=true needs order=first"),
+    (dict(cuda_graphs=True, relaxation="gumbel"), "does not support relaxation=gumbel"),
+    (dict(cuda_graphs=True, compile=True), "choose one of compile=true and cuda_graphs=true"),
+])
+def test_option_combinations_that_cannot_work_are_refused(over, message):
+    with pytest.raises(ConfigError, match=message):
+        _search_config(**over)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given where there is no GPU")
+def test_cuda_graphs_without_a_gpu_is_one_clear_error(tmp_path):
+    result = run_cli(*smoke_search_args(tmp_path / "r", "--set", "cuda_graphs=true", "--set", "device=cpu"))
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "cuda_graphs=true needs a CUDA device" in result.stderr
+    assert not (tmp_path / "r" / "checkpoint.pt").exists()
+
+
+def test_speed_options_are_recorded_and_do_not_block_a_resume(tmp_path):
+    """compile/deterministic/cuda_graphs change speed, not maths: a run may resume under other values;
+    precision changes the maths, so it must match."""
+    import json
+
+    search(_search_config(epochs=1), tmp_path / "r")
+    recorded = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert {k: recorded[k] for k in ("precision", "compile", "deterministic", "cuda_graphs")} == \
+        {"precision": "fp32", "compile": False, "deterministic": False, "cuda_graphs": False}
+    same = ["--set", "test_subset=64", "--set", "threads=1", "--set", "epochs=1"]
+    result = run_cli(*smoke_search_args(tmp_path / "r", *same, "--set", "deterministic=true"))
+    assert result.returncode == 0, result.stderr
+    result = run_cli(*smoke_search_args(tmp_path / "r", *same, "--set", "precision=bf16"))
+    assert result.returncode == 2 and "precision" in result.stderr
+
+
+def test_up_front_draws_equal_the_per_step_stream():
+    relaxation = Relaxation("gumbel")
+    ahead = Sampler(relaxation, seed=5, epoch=3, epochs=10, draws=4)
+    stream = relaxation.noise_stream(5, 3)
+
+    class Model:
+        def sampled(self, noise, tau):
+            return noise
+
+    for _ in range(6):  # 4 drawn ahead, then 2 more from the same stream
+        assert torch.equal(ahead.step(Model()), next(stream))
+
+
+def test_meter_sums_on_the_device_and_stops_a_nan_epoch_when_read():
+    meter = Meter()
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 0.0]])
+    y = torch.tensor([0, 0, 0])
+    meter.add(F.cross_entropy(logits, y), logits, y)
+    loss, acc = meter.read()
+    assert loss == pytest.approx(F.cross_entropy(logits, y).item()) and acc == pytest.approx(200 / 3)
+    meter.add(torch.tensor(float("nan")), logits, y)
+    from vggdarts.training import NonFiniteLossError
+
+    with pytest.raises(NonFiniteLossError, match="last good checkpoint was kept"):
+        meter.read()
+    assert meter.reset().read() == (0.0, 0.0)

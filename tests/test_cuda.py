@@ -1,0 +1,200 @@
+"""CUDA checks (``pytest -m cuda``; skipped without a GPU; benchmarks/device_check.sh runs them):
+
+* the supernet's forward and backward, first- and second-order alpha gradients: CUDA equals CPU within fp32
+  tolerance (TF32 off);
+* a training epoch's steps make no host sync (``torch.cuda.set_sync_debug_mode("error")``);
+* bf16, compiled (inductor) and CUDA-graphed search iterations track the fp32 eager loss over 200 steps;
+* a killed search resumes on CUDA: bit-identical under deterministic=true, and under cuda_graphs=true it
+  continues to the same alpha within tolerance.
+
+Tolerances are stated where used.  Only torch, numpy and the package are needed (the GPU machine has no
+papermill or submitit)."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vggdarts import accel
+from vggdarts.config import make_config
+from vggdarts.data import Batches, synthetic_dataset
+from vggdarts.relaxations import Sampler
+from vggdarts.search import alpha_step_first_order, alpha_step_second_order, graphed_iteration, search_iteration
+from vggdarts.supernet import SuperNet
+from vggdarts.training import Meter
+
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def exact_fp32():
+    """fp32 means fp32: no TF32 in matmuls or convolutions while comparing with the CPU."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def _pair(width=0.25, seed=0):
+    torch.manual_seed(seed)
+    cpu = SuperNet(width)
+    with torch.no_grad():
+        cpu.alpha.normal_(0, 0.5)
+    gpu = SuperNet(width)
+    gpu.load_state_dict(cpu.state_dict())
+    return cpu, gpu.cuda()
+
+
+def _batch(n=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, 32, 32, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def _close(a, b, rtol=1e-3, atol=1e-4):
+    a, b = a.detach().cpu(), b.detach().cpu()
+    return torch.allclose(a, b, rtol=rtol, atol=atol), float((a - b).abs().max())
+
+
+def test_forward_backward_and_alpha_gradients_on_cuda_equal_the_cpu():
+    cpu, gpu = _pair()
+    x, y = _batch()
+    for net in (cpu, gpu):
+        dev = next(net.parameters()).device
+        F.cross_entropy(net(x.to(dev)), y.to(dev)).backward()
+    ok, err = _close(cpu(x), gpu(x.cuda()))
+    assert ok, f"logits differ by {err}"
+    for (name, p), q in zip(cpu.named_parameters(), gpu.parameters()):
+        ok, err = _close(p.grad, q.grad, rtol=1e-3, atol=1e-5)
+        assert ok, f"grad of {name} differs by {err}"
+
+    cpu, gpu = _pair(seed=1)
+    xv, yv = _batch(seed=1)
+    alpha_step_first_order(cpu, xv, yv)
+    alpha_step_first_order(gpu, xv.cuda(), yv.cuda())
+    ok, err = _close(cpu.alpha.grad, gpu.alpha.grad, atol=1e-5)
+    assert ok, f"first-order alpha gradient differs by {err}"
+
+    for hvp in ("exact", "fd"):
+        cpu, gpu = _pair(seed=2)
+        xt, yt = _batch(seed=2)
+        grads = {}
+        for net, dev in ((cpu, "cpu"), (gpu, "cuda")):
+            w_opt = torch.optim.SGD(net.weight_parameters(), lr=0.05, momentum=0.9)
+            alpha_step_second_order(net, w_opt, xt.to(dev), yt.to(dev), xv.to(dev), yv.to(dev), hvp=hvp)
+            grads[dev] = net.alpha.grad
+        # fd divides a difference of two gradients by a small eps: fp32 rounding shows more there
+        ok, err = _close(grads["cpu"], grads["cuda"], rtol=1e-3 if hvp == "exact" else 2e-2, atol=1e-5)
+        assert ok, f"second-order ({hvp}) alpha gradient differs by {err}"
+
+
+def _search_setup(mode: dict, seed=0, width=0.25):
+    config = make_config("search", "smoke", {"dataset": "synthetic", "progress": False, "width": width, **mode})
+    torch.manual_seed(seed)
+    model = SuperNet(width).cuda().to(memory_format=torch.channels_last)
+    accel.prepare(model, config, torch.device("cuda"))
+    w_opt = torch.optim.SGD(model.weight_parameters(), lr=0.01, momentum=0.9)
+    a_opt = torch.optim.Adam(model.arch_parameters(), lr=0.005, betas=(0.5, 0.999), capturable=config.cuda_graphs)
+    sampler = Sampler(model.relaxation, 0, 0, 1)
+
+    def iteration(xw, yw, xa, ya, meter, update_alpha=True):
+        search_iteration(model, w_opt, a_opt, config, sampler, xw, yw, xa, ya, meter, update_alpha)
+
+    step = graphed_iteration(iteration, w_opt) if config.cuda_graphs else iteration
+    return model, step
+
+
+def _batches(n=4096, batch=64):
+    data = synthetic_dataset(n_train=n, n_test=8)
+    mean, std = data.mean_std
+    return Batches(data.train_x, data.train_y, batch, mean=mean, std=std, augment=True, shuffle=True, seed=0,
+                   device="cuda")
+
+
+def _loss_curve(mode: dict, steps=200) -> np.ndarray:
+    model, step = _search_setup(mode)
+    stream = _batches().epoch(0, batches=2 * steps)
+    meter, curve = Meter("cuda"), []
+    for _ in range(steps):
+        (xw, yw), (xa, ya) = next(stream), next(stream)
+        step(xw, yw, xa, ya, meter.reset())
+        curve.append(meter.loss_sum.clone())
+    return (torch.stack(curve) / 64).cpu().numpy()
+
+
+def test_a_training_epoch_makes_no_host_sync():
+    model, step = _search_setup({})
+    batches = list(_batches(n=1024).epoch(0))  # the epoch's one host-to-device copy happens here
+    meter = Meter("cuda")
+    step(*batches[0], *batches[1], meter)  # first call: lazy initialisation (cuDNN, optimiser state)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for k in range(2, len(batches) - 1, 2):
+            step(*batches[k], *batches[k + 1], meter)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert meter.read()[0] > 0
+
+
+@pytest.mark.parametrize("mode, tolerance", [
+    (dict(precision="bf16"), 0.10),  # bf16 keeps 8 mantissa bits: per-window mean loss within 0.10 nats
+    (dict(compile=True), 0.02),  # same maths, fused kernels: within 0.02 nats
+    (dict(cuda_graphs=True), 0.02),  # the same kernels replayed: within 0.02 nats
+], ids=["bf16", "compile", "cuda_graphs"])
+def test_fast_modes_track_the_fp32_eager_loss_over_200_steps(mode, tolerance):
+    torch._dynamo.reset()
+    reference, fast = _loss_curve({}), _loss_curve(mode)
+    windows = lambda c: c.reshape(10, 20).mean(1)  # noqa: E731 - means over 20-step windows
+    assert reference[-20:].mean() < 0.8 * reference[:20].mean()  # it learns
+    gap = np.abs(windows(reference) - windows(fast)).max()
+    assert gap < tolerance, (gap, windows(reference), windows(fast))
+
+
+def test_graphed_search_captures_once_under_a_constant_learning_rate():
+    model, step = _search_setup(dict(cuda_graphs=True))
+    batches = list(_batches(n=1024).epoch(0))
+    meter = Meter("cuda")
+    for k in range(0, len(batches) - 1, 2):
+        step(*batches[k], *batches[k + 1], meter)
+    assert step.captures == 1 and meter.n == 64 * (len(batches) // 2)
+
+
+def _run_search(run_dir, *sets, kill_after_epochs=None):
+    args = [sys.executable, "-m", "vggdarts", "search", "--preset", "smoke", "--run-dir", str(run_dir),
+            "--set", "dataset=synthetic", "--set", "progress=false", "--set", "device=cuda",
+            "--set", "epochs=4", *[a for s in sets for a in ("--set", s)]]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if kill_after_epochs is None:
+        subprocess.run(args, check=True, env=env, cwd=ROOT, capture_output=True, timeout=600)
+        return
+    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = Path(run_dir) / "metrics.csv"
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and len(metrics.read_text().splitlines()) > kill_after_epochs:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    subprocess.run(args, check=True, env=env, cwd=ROOT, capture_output=True, timeout=600)
+
+
+@pytest.mark.parametrize("mode", [["deterministic=true"], ["cuda_graphs=true"]], ids=["deterministic", "graphs"])
+def test_a_killed_search_resumes_on_cuda(tmp_path, mode):
+    _run_search(tmp_path / "whole", *mode)
+    _run_search(tmp_path / "killed", *mode, kill_after_epochs=2)
+    a, b = np.load(tmp_path / "whole" / "alpha.npz"), np.load(tmp_path / "killed" / "alpha.npz")
+    assert a["raw"].shape == b["raw"].shape == (4, 8, 6)
+    if mode == ["deterministic=true"]:
+        assert np.array_equal(a["raw"], b["raw"])  # deterministic algorithms: bit-identical
+    else:
+        assert np.allclose(a["raw"], b["raw"], atol=1e-3)  # cuDNN may pick other algorithms after a restart
