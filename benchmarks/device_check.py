@@ -11,6 +11,8 @@ Five steps, each with its own time limit, each recorded even when it fails:
 
 ``--cpu-dry-run`` walks the same steps on the CPU at smoke size (synthetic data, width 0.125, no compile
 and no CUDA graphs; the CUDA tests report "skipped"), in about a minute: it proves the script, not the GPU.
+It also hides the packages the GPU machine lacks (papermill, submitit, ipywidgets, nbformat), so a step
+that needed one would fail here first.
 """
 from __future__ import annotations
 
@@ -35,14 +37,27 @@ MODE_SETTINGS = {"eager": [], "deterministic": ["deterministic=true"], "bf16": [
                  "cuda_graphs": ["cuda_graphs=true"], "cuda_graphs+bf16": ["cuda_graphs=true", "precision=bf16"]}
 
 
-def run(cmd: list[str], log: Path, timeout: int) -> tuple[int, float]:
+ABSENT_ON_GPU_MACHINE = ("papermill", "submitit", "ipywidgets", "nbformat")
+ENV = dict(os.environ)
+
+
+def hide_packages(folder: Path) -> None:
+    """Make ``import NAME`` fail in the steps' processes, as on the GPU machine (dry run)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ABSENT_ON_GPU_MACHINE:
+        (folder / f"{name}.py").write_text(f"raise ImportError('{name} is not installed on the GPU machine')\n")
+    ENV["PYTHONPATH"] = os.pathsep.join([str(folder), str(ROOT), ENV.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+
+
+def run(cmd: list[str], log: Path, timeout: int, **env: str) -> tuple[int, float]:
     """Run ``cmd`` from the repository root, output to ``log``; (exit code, seconds); 124 on timeout."""
     started = time.time()
     with open(log, "w") as f:
         f.write("$ " + " ".join(cmd) + "\n")
         f.flush()
         try:
-            code = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, timeout=timeout).returncode
+            code = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, timeout=timeout,
+                                  env={**ENV, **env}).returncode
         except subprocess.TimeoutExpired:
             f.write(f"\n[device_check] timed out after {timeout} s\n")
             code = 124
@@ -152,6 +167,8 @@ def main() -> int:
         print(f"error: {ARCHIVE.relative_to(ROOT)} is missing; carry the CIFAR-10 JPEG copy there "
               "(the ../shared folder does not travel)", file=sys.stderr)
         return 2
+    if dry:
+        hide_packages(out / "_absent_on_gpu_machine")
     report: dict = {"device": device_info(dry)}
     (out / "device.json").write_text(json.dumps(report["device"], indent=2) + "\n")
     print(f"1. {report['device'].get('gpu') or 'CPU'}, torch {report['device']['torch']}", flush=True)
@@ -159,7 +176,8 @@ def main() -> int:
     print("2. CUDA tests", flush=True)
     junit = out / "cuda-tests.xml"
     code, _ = run([py, "-m", "pytest", "-q", "-m", "cuda", "tests/test_cuda.py", "-p", "no:cacheprovider",
-                   f"--junitxml={junit}"], out / "cuda-tests.log", timeout=60 if dry else 300)
+                   f"--junitxml={junit}"], out / "cuda-tests.log", timeout=60 if dry else 300,
+                   PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")  # only pytest itself, as on the GPU machine
     report["tests"] = test_outcomes(junit)
 
     print("3. step benchmark, every mode", flush=True)
