@@ -75,8 +75,8 @@ def time_steps(fn, batches, steps: int, warmup: int, device) -> float:
     return times[len(times) // 2]
 
 
-def time_mode(mode: str, width: float, batches: Batches, device: torch.device, steps: int, warmup: int) -> dict:
-    """Plain (weight step only) and first-order iteration under one speed option, on a fresh network."""
+def build_mode(mode: str, width: float, batches: Batches, device: torch.device):
+    """A fresh network and optimisers under one speed option; returns (step, meter, seconds of the first call)."""
     config = make_config("search", "paper", {"width": width, "batch_size": batches.batch_size, "device": str(device),
                                              **MODES[mode]})
     torch.manual_seed(0)
@@ -91,16 +91,31 @@ def time_mode(mode: str, width: float, batches: Batches, device: torch.device, s
 
     step = graphed_iteration(iteration, w_opt) if config.cuda_graphs else iteration
     started = time.perf_counter()
-    step(*next(iter(batches.epoch(0))), *next(iter(batches.epoch(1))), meter, True)  # compile / first call
+    stream = batches.epoch(0, batches=16)
+    for update_alpha in (True, False):  # compilation, cuDNN's search, graph warm-up and capture of both kinds
+        for _ in range(4):
+            step(*next(stream), *next(stream), meter, update_alpha)
     _sync(device)
-    first_call = time.perf_counter() - started
-    warmup = max(warmup, 5)  # graphs: 3 eager steps per kind of step, then the capture
-    t_plain = time_steps(lambda bw, ba: step(*bw, *ba, meter, False), batches, steps, warmup, device)
-    t_first = time_steps(lambda bw, ba: step(*bw, *ba, meter, True), batches, steps, warmup, device)
-    finite = bool(torch.isfinite(meter.loss_sum))
-    b = batches.batch_size
-    return {"plain_img_s": b / t_plain, "first_order_img_s": b / t_first, "first_over_plain": t_first / t_plain,
-            "first_order_ms": 1000 * t_first, "first_call_s": first_call, "loss_finite": finite}
+    return step, meter, time.perf_counter() - started
+
+
+def time_modes(modes: list[str], width: float, batches: Batches, device: torch.device, steps: int,
+               rounds: int = 3) -> dict:
+    """Plain (weight step only) and first-order iteration per mode, timed round-robin (each round times every
+    mode in turn), so that load changes on a shared machine hit all modes alike; medians over the rounds."""
+    built = {m: build_mode(m, width, batches, device) for m in modes}
+    times: dict[str, dict[str, list[float]]] = {m: {"plain": [], "first": []} for m in modes}
+    for _ in range(rounds):
+        for m, (step, meter, _) in built.items():
+            times[m]["plain"].append(time_steps(lambda bw, ba: step(*bw, *ba, meter, False), batches, steps, 1, device))
+            times[m]["first"].append(time_steps(lambda bw, ba: step(*bw, *ba, meter, True), batches, steps, 1, device))
+    b, out = batches.batch_size, {}
+    for m, (_, meter, first_call) in built.items():
+        t_plain, t_first = (sorted(times[m][k])[rounds // 2] for k in ("plain", "first"))
+        out[m] = {"plain_img_s": b / t_plain, "first_order_img_s": b / t_first, "first_over_plain": t_first / t_plain,
+                  "first_order_ms": 1000 * t_first, "first_call_s": first_call,
+                  "loss_finite": bool(torch.isfinite(meter.loss_sum))}
+    return out
 
 
 def main() -> None:
@@ -190,10 +205,10 @@ def main() -> None:
     if device.type != "cuda":
         modes = [m for m in modes if "cuda_graphs" not in m]  # CUDA only
     if modes:
-        result["modes"] = {m: time_mode(m, args.width, batches, device, args.steps, args.warmup) for m in modes}
+        result["modes"] = time_modes(modes, args.width, batches, device, args.steps)
         eager = result["modes"].get("eager", {}).get("first_order_img_s")
         print(f"\n{'mode':18s} {'plain img/s':>12s} {'first img/s':>12s} {'first/plain':>12s} "
-              f"{'first ms':>9s} {'vs eager':>9s} {'1st call s':>10s}")
+              f"{'first ms':>9s} {'vs eager':>9s} {'setup s':>10s}")
         for m, r in result["modes"].items():
             speedup = r["first_order_img_s"] / eager if eager else float("nan")
             print(f"{m:18s} {r['plain_img_s']:12.1f} {r['first_order_img_s']:12.1f} {r['first_over_plain']:12.2f} "
