@@ -149,7 +149,8 @@ class SuperNet(nn.Module):
     @contextmanager
     def sampled(self, noise: torch.Tensor, tau: float):
         """Inside the block, edge weights are a Gumbel-softmax sample with this noise and temperature."""
-        previous, self._sample = self._sample, (noise.to(self.candidates.device), tau)
+        device = self.candidates.device
+        previous, self._sample = self._sample, (noise if noise.device == device else noise.to(device), tau)
         try:
             yield self
         finally:
