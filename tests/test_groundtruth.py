@@ -21,6 +21,14 @@ def test_the_sample_is_the_same_for_the_same_seed():
     assert len({gt.arch_id(m) for m in a}) == 32
 
 
+def test_the_fidelity_subset_is_the_baselines_then_the_sample_in_order():
+    ids = gt.fidelity_subset(8)
+    assert ids == gt.fidelity_subset(8) and len(set(ids)) == 8
+    assert ids[:3] == [gt.arch_id(derive.none()), gt.arch_id(derive.resnet()), gt.arch_id(derive.all_edges())]
+    assert ids[3:] == [gt.arch_id(m) for m in gt.sample_figure3(32, 0)][:5]
+    assert set(ids) <= set(gt.architecture_set(32, 0, "/nonexistent"))
+
+
 def test_the_set_holds_baselines_and_every_recorded_pick(tmp_path):
     derive.save_mask(tmp_path / "compare-x" / "archs" / "argmax.json", derive.resnet(), "argmax")
     archs = gt.architecture_set(4, 0, tmp_path)

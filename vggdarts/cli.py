@@ -7,6 +7,7 @@
                                 [--executor inline|local|slurm] [--max-parallel N] [--slurm-config cluster.yaml]
     python -m vggdarts figures  --run-dir DIR [--compare-dir DIR] [--out figures]
     python -m vggdarts groundtruth --preset cpu --seeds 0 1 [--executor local --max-parallel 2]
+                                   [--fidelity 8 --seeds 0 --set epochs=20]
     python -m vggdarts export   --run-dir DIR --out results/NAME
     python -m vggdarts notebooks --preset NAME --run-dir DIR
 
@@ -105,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--n-sample", type=int, default=32, help="architectures sampled from the Figure-3 space")
     p.add_argument("--sample-seed", type=int, default=0)
-    p.add_argument("--only", nargs="+", default=None, help="only these arch ids (e.g. the 20-epoch fidelity check)")
+    p.add_argument("--only", nargs="+", default=None, help="only these arch ids")
+    p.add_argument("--fidelity", type=int, default=0, metavar="N",
+                   help="only the fidelity subset: none, resnet, all and the first N-3 sampled (with --set epochs=20)")
     p.add_argument("--results", default="results")
     p.add_argument("--run-root", default="runs/groundtruth")
     _engine_args(p)
@@ -182,8 +185,9 @@ def _run(args) -> int:
     elif args.command == "groundtruth":
         from . import groundtruth
 
+        only = groundtruth.fidelity_subset(args.fidelity, args.n_sample, args.sample_seed) if args.fidelity else args.only
         added = groundtruth.run(args.preset, tuple(args.seeds), args.n_sample, args.sample_seed, args.results,
-                                args.run_root, parse_assignments(args.overrides), _engine(args), args.only)
+                                args.run_root, parse_assignments(args.overrides), _engine(args), only)
         print(f"{added} rows added to {args.results}/groundtruth-{args.preset}/groundtruth.csv")
     elif args.command == "export":
         from .compare import export_sweep

@@ -89,6 +89,14 @@ def architecture_set(n_sample: int = 32, seed: int = 0, results: str | Path = "r
     return out
 
 
+def fidelity_subset(n: int = 8, n_sample: int = 32, seed: int = 0) -> list[str]:
+    """The architectures of the fidelity check (longer training): the baselines none, resnet and all, then
+    the first n - 3 of the seeded sample (whose order is already random)."""
+    baselines = [arch_id(make()) for make in (derive.none, derive.resnet, derive.all_edges)]
+    sampled = [arch_id(m) for m in sample_figure3(n_sample, seed) if arch_id(m) not in baselines]
+    return baselines + sampled[:max(n - 3, 0)]
+
+
 # ----------------------------------------------------------------------------- records
 
 def read_records(csv_path: str | Path) -> list[dict[str, Any]]:
