@@ -81,3 +81,21 @@ def test_scoring_batches_mix_classes_and_are_the_same_every_time():
     assert all(len(torch.unique(y)) == 10 for y in first)
     assert all(torch.equal(a, b) for a, b in zip(first, [y for _, y in batches.epoch(0)]))
     assert np.bincount(torch.cat(first).numpy()).tolist() == [50] * 10
+
+
+def test_oneshot_scores_are_cached_per_search_run_and_only_missing_ones_computed(smoke_run, tmp_path, monkeypatch):
+    from vggdarts import derive, groundtruth as gt
+    import vggdarts.search as search_module
+
+    masks = {gt.arch_id(m): m for m in (derive.resnet(), derive.none(), derive.all_edges())}
+    first = gt.oneshot_scores(smoke_run, dict(list(masks.items())[:2]), 128, "cpu", tmp_path)
+    cache = tmp_path / f"{smoke_run.name}-val128.csv"
+    assert cache.exists() and len(cache.read_text().splitlines()) == 3
+    loads = []
+    real = search_module.load_search_run
+    monkeypatch.setattr(search_module, "load_search_run", lambda *a, **k: loads.append(1) or real(*a, **k))
+    again = gt.oneshot_scores(smoke_run, dict(list(masks.items())[:2]), 128, "cpu", tmp_path)
+    assert again == first and loads == []  # all cached: the supernet was not loaded
+    full = gt.oneshot_scores(smoke_run, masks, 128, "cpu", tmp_path)
+    assert loads == [1] and {k: full[k] for k in first} == first and len(cache.read_text().splitlines()) == 4
+    assert full == gt.oneshot_scores(smoke_run, masks, 128, "cpu")  # = scoring afresh

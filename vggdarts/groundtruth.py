@@ -198,14 +198,28 @@ def alpha_score(table, mask, relaxation: str = "softmax", floor: float = 1e-12) 
 
 
 def oneshot_scores(search_run: str | Path, masks: dict[str, np.ndarray], val_images: int = 5000,
-                   device: str = "auto") -> dict[str, float]:
-    """The supernet's accuracy on (part of) the alpha half with each mask imposed (oneshot.mask_score)."""
-    from .oneshot import mask_score, scoring_batches
-    from .search import load_search_run
+                   device: str = "auto", cache_dir: str | Path | None = None) -> dict[str, float]:
+    """The supernet's accuracy on (part of) the alpha half with each mask imposed (oneshot.mask_score).
 
-    config, data, model, _, a_idx = load_search_run(search_run, device)
-    batches = scoring_batches(data, a_idx, val_images, config.eval_batch_size, next(model.parameters()).device)
-    return {aid: mask_score(model, mask, batches) for aid, mask in masks.items()}
+    With ``cache_dir``, scores are kept in ``cache_dir/<run name>-val<val_images>.csv`` and only the
+    architectures it lacks are scored (the supernet is not even loaded when none is missing)."""
+    cache = Path(cache_dir) / f"{Path(search_run).name}-val{val_images}.csv" if cache_dir else None
+    scores: dict[str, float] = {}
+    if cache is not None and cache.exists():
+        with open(cache, newline="") as f:
+            scores = {r["arch_id"]: float(r["oneshot_acc"]) for r in csv.DictReader(f)}
+    missing = [a for a in masks if a not in scores]
+    if missing:
+        from .oneshot import mask_score, scoring_batches
+        from .search import load_search_run
+
+        config, data, model, _, a_idx = load_search_run(search_run, device)
+        batches = scoring_batches(data, a_idx, val_images, config.eval_batch_size, next(model.parameters()).device)
+        scores.update({aid: mask_score(model, masks[aid], batches) for aid in missing})
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(cache, "arch_id,oneshot_acc\n" + "".join(f"{a},{v!r}\n" for a, v in sorted(scores.items())))
+    return {aid: scores[aid] for aid in masks}
 
 
 def mean_accuracy(rows: list[dict], epochs: int, key: str = "val_acc", min_seeds: int = 1) -> dict[str, float]:
@@ -270,7 +284,7 @@ def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: in
             table = z["weights"][-1]
         scores = {"alpha": {a: alpha_score(table, m, relaxation) for a, m in masks.items()}}
         if (run / "supernet.pt").exists() or (run / "checkpoint.pt").exists():
-            scores["one-shot"] = oneshot_scores(run, masks, val_images, device)
+            scores["one-shot"] = oneshot_scores(run, masks, val_images, device, record_dir / "oneshot")
         runs[str(run)] = {"scores": scores,
                           "agreement": {k: rank_agreement(v, truth, n_resamples) for k, v in scores.items()}}
     picks = {}
