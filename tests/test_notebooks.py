@@ -126,10 +126,13 @@ def test_ground_truth_notebook_runs_with_small_parameters(study, tmp_path):
                         search_runs=[str(study["run_dir"])], preset="smoke", epochs=1, train=True, seeds=[0, 1],
                         n_sample=1, results_dir=str(tmp_path / "gt"), extra={"epochs": 1, "dataset": "synthetic"},
                         run_root=str(tmp_path / "runs"),
-                        val_images=200, figures_dir=str(tmp_path / "figures"))
-    text = json.dumps(executed.cells[-2].outputs)
+                        val_images=200, figures_dir=str(tmp_path / "figures"),
+                        seed_runs=[str(study["run_dir"])] * 2)
+    text = json.dumps(executed.cells[4].outputs)
     assert "Kendall tau" in text and "noise ceiling" in text and "alpha" in text and "one-shot" in text
     assert (tmp_path / "figures" / "ground_truth_scores.png").stat().st_size > 10_000
+    assert "argmax agrees in every run: 6 of 6" in json.dumps(executed.cells[-1].outputs)  # a run agrees with itself
+    assert (tmp_path / "figures" / "ground_truth_seeds.png").stat().st_size > 10_000
     rows = (tmp_path / "gt" / "groundtruth-smoke" / "groundtruth.csv").read_text().splitlines()
     assert len(rows) == 1 + 4 * 2  # (1 sampled + none, resnet, all) x 2 seeds
 

@@ -172,3 +172,18 @@ def ground_truth_figures(rep: dict, out_dir: str | Path = "figures", show: bool 
               for run, info in rep["runs"].items() for score, values in info["scores"].items()]
     fig = plots.score_scatter(panels, rep["truth"], f"stand-alone mean val accuracy (%), {rep['epochs']} epochs")
     return _finish(fig, out_dir, "ground_truth_scores", show)
+
+
+def seed_agreement_figures(runs, out_dir: str | Path = "figures", show: bool = False,
+                           names=None) -> tuple[str, list[Path]]:
+    """The seed-agreement table (markdown) and figures/ground_truth_seeds.png: mean ± std of every weight
+    across the runs, each run's argmax marked."""
+    from . import agreement
+
+    if len(runs) < 2:
+        return "(the seed agreement needs two or more search runs: set `seed_runs`)", []
+    rep = agreement.seed_agreement(runs, names)
+    fig = plots.mean_std_heatmap(rep["mean"], rep["std"], rep["picks"], rep["runs"],
+                                 title=f"{len(runs)} search runs: mean ± std (sample) of each weight; "
+                                       f"argmax agrees in {rep['agreeing_blocks']} of 6 blocks")
+    return agreement.markdown(rep), _finish(fig, out_dir, "ground_truth_seeds", show)

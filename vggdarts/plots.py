@@ -293,3 +293,32 @@ def score_scatter(panels, truth: dict, ylabel: str) -> Figure:
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def mean_std_heatmap(mean: np.ndarray, std: np.ndarray, picks: Sequence[Sequence[int]], names: Sequence[str],
+                     title: str = "") -> Figure:
+    """Mean weight across search runs (colour), annotated mean ± std, with each run's argmax pick marked."""
+    import seaborn as sns
+
+    data = heatmap_data(mean)
+    labels = np.array([[f"{m:.2f}\n±{s:.2f}" for m, s in zip(rm, rs)] for rm, rs in zip(mean, std)])
+    fig, ax = plt.subplots(figsize=(7.6, 5.8))
+    sns.heatmap(data.filled(np.nan), mask=data.mask, annot=labels, fmt="", annot_kws={"size": 7.5}, vmin=0, vmax=1,
+                cmap="viridis", linewidths=0.6, linecolor="white", ax=ax,
+                cbar_kws={"label": "mean softmax weight across runs (rows sum to 1)"})
+    ax.set_facecolor("#eeeeee")
+    markers = "ov^sD"
+    for k, (run_picks, name) in enumerate(zip(picks, names)):
+        for block, j in zip(range(3, 9), run_picks):
+            if j:
+                ax.scatter(j - 1 + 0.2 + 0.2 * k, block - 1 + 0.15, marker=markers[k % len(markers)], s=26,
+                           color="white", edgecolor="black", linewidth=0.6, zorder=3,
+                           label=f"argmax of {name}" if block == 3 else None)
+    ax.legend(loc="upper right", fontsize=7.5, framealpha=0.9)
+    ax.set_xticklabels([str(j) for j in range(1, N_SOURCES + 1)])
+    ax.set_yticklabels([str(i) for i in range(1, N_BLOCKS + 1)], rotation=0)
+    ax.set_xlabel("source block j")
+    ax.set_ylabel("destination block i")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
