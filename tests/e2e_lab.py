@@ -71,11 +71,21 @@ def main() -> int:
             driver.get(f"{base}/lab/tree/{notebook.relative_to(ROOT).as_posix()}?token={token}&reset")
             wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell"), args.timeout,
                      "the notebook to open")
-            menu = wait_for(lambda: [m for m in driver.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-item")
-                                     if m.text.strip() == "Run"], args.timeout, "the Run menu")
-            menu[0].click()
-            wait_for(lambda: driver.find_element(By.CSS_SELECTOR, '[data-command="runmenu:run-all"]'), 30,
-                     "Run All Cells").click()
+            wait_for(lambda: "Idle" in driver.find_element(By.CSS_SELECTOR, "#jp-main-statusbar").text,
+                     args.timeout, "the kernel to be ready")
+            started = lambda: any(p.text.strip() not in ("[ ]:", "") for p in  # noqa: E731
+                                  driver.find_elements(By.CSS_SELECTOR, ".jp-InputArea-prompt"))
+            for attempt in range(3):  # on a loaded machine a click can land while the menu is still building
+                menu = wait_for(lambda: [m for m in driver.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-item")
+                                         if m.text.strip() == "Run"], args.timeout, "the Run menu")
+                menu[0].click()
+                wait_for(lambda: driver.find_element(By.CSS_SELECTOR, '[data-command="runmenu:run-all"]'), 30,
+                         "Run All Cells").click()
+                try:
+                    wait_for(started, 30, "a cell to start running")
+                    break
+                except TimeoutError:
+                    print(f"Run All did not start any cell (attempt {attempt + 1}); trying again")
             slider = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".widget-slider .noUi-handle"),
                               args.timeout, "the explorer's epoch slider")[0]
             images = lambda: driver.find_elements(By.CSS_SELECTOR, ".widget-image")  # noqa: E731
