@@ -27,8 +27,7 @@ from vggdarts import accel
 from vggdarts.config import make_config
 from vggdarts.data import Batches, synthetic_dataset
 from vggdarts.relaxations import Sampler
-from vggdarts.search import (alpha_step_first_order, alpha_step_second_order, graphed_iteration, search_iteration,
-                             weight_step)
+from vggdarts.search import alpha_optimizer, alpha_step_first_order, alpha_step_second_order, search_step, weight_step
 from vggdarts.supernet import SuperNet, count_macs
 from vggdarts.training import Meter, resolve_device
 
@@ -82,14 +81,8 @@ def build_mode(mode: str, width: float, batches: Batches, device: torch.device):
     torch.manual_seed(0)
     model = accel.prepare(SuperNet(width).to(device, memory_format=torch.channels_last), config, device)
     w_opt = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=config.momentum)
-    a_opt = torch.optim.Adam(model.arch_parameters(), lr=config.alpha_lr, betas=(config.alpha_beta1, config.alpha_beta2),
-                             capturable=config.cuda_graphs)
-    sampler, meter = Sampler(model.relaxation, 0, 0, 1), Meter(device)
-
-    def iteration(xw, yw, xa, ya, meter, update_alpha):
-        search_iteration(model, w_opt, a_opt, config, sampler, xw, yw, xa, ya, meter, update_alpha)
-
-    step = graphed_iteration(iteration, w_opt) if config.cuda_graphs else iteration
+    sampler, meter = Sampler(model.relaxation, 0), Meter(device)
+    step = search_step(model, w_opt, alpha_optimizer(model, config), config, sampler)
     started = time.perf_counter()
     stream = batches.epoch(0, batches=16)
     for update_alpha in (True, False):  # compilation, cuDNN's search, graph warm-up and capture of both kinds

@@ -25,7 +25,7 @@ from vggdarts import accel
 from vggdarts.config import make_config
 from vggdarts.data import Batches, synthetic_dataset
 from vggdarts.relaxations import Sampler
-from vggdarts.search import alpha_step_first_order, alpha_step_second_order, graphed_iteration, search_iteration
+from vggdarts.search import alpha_optimizer, alpha_step_first_order, alpha_step_second_order, search_step
 from vggdarts.supernet import SuperNet
 from vggdarts.training import Meter
 
@@ -101,13 +101,7 @@ def _search_setup(mode: dict, seed=0, width=0.25):
     model = SuperNet(width).cuda().to(memory_format=torch.channels_last)
     accel.prepare(model, config, torch.device("cuda"))
     w_opt = torch.optim.SGD(model.weight_parameters(), lr=0.01, momentum=0.9)
-    a_opt = torch.optim.Adam(model.arch_parameters(), lr=0.005, betas=(0.5, 0.999), capturable=config.cuda_graphs)
-    sampler = Sampler(model.relaxation, 0, 0, 1)
-
-    def iteration(xw, yw, xa, ya, meter, update_alpha=True):
-        search_iteration(model, w_opt, a_opt, config, sampler, xw, yw, xa, ya, meter, update_alpha)
-
-    step = graphed_iteration(iteration, w_opt) if config.cuda_graphs else iteration
+    step = search_step(model, w_opt, alpha_optimizer(model, config), config, Sampler(model.relaxation, 0))
     return model, step
 
 

@@ -145,11 +145,15 @@ class Sampler:
     ``draws`` samples (the epoch's steps) are drawn up front and moved to ``device`` in one copy, so a
     step never waits on a host-to-device transfer; any further step draws on from the same stream."""
 
-    def __init__(self, relaxation: Relaxation, seed: int, epoch: int, epochs: int, draws: int = 0,
+    def __init__(self, relaxation: Relaxation, seed: int, epoch: int = 0, epochs: int = 1, draws: int = 0,
                  device: torch.device | str = "cpu"):
-        self.relaxation = relaxation
-        self.tau = relaxation.temperature(epoch, epochs)
-        self.stream = relaxation.noise_stream(seed, epoch) if relaxation.stochastic else None
+        self.relaxation, self.seed, self.epochs = relaxation, seed, epochs
+        self.start(epoch, draws, device)
+
+    def start(self, epoch: int, draws: int = 0, device: torch.device | str = "cpu") -> None:
+        """Begin epoch ``epoch``: its temperature and its noise stream (``draws`` samples drawn up front)."""
+        self.tau = self.relaxation.temperature(epoch, self.epochs)
+        self.stream = self.relaxation.noise_stream(self.seed, epoch) if self.relaxation.stochastic else None
         self.drawn = (torch.stack([next(self.stream) for _ in range(draws)]).to(device)
                       if self.stream is not None and draws > 0 else None)
         self.used = 0

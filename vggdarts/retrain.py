@@ -96,9 +96,7 @@ def _retrain(config: RetrainConfig, run: RunDir, mask, arch_record: dict) -> dic
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             opt.step()
-        result = meter.read()
-        meter.reset()
-        return result
+        return meter.read()
 
     def evaluate_epoch(epoch: int):
         val_loss, val_acc = evaluate(model, val) if len(val_idx) else (NAN, NAN)

@@ -117,6 +117,25 @@ def search_iteration(model: SuperNet, w_opt, a_opt, config: SearchConfig, sample
         weight_step(model, w_opt, xw, yw, meter, config.grad_clip)
 
 
+def alpha_optimizer(model: SuperNet, config: SearchConfig) -> torch.optim.Adam:
+    """Adam on alpha (capturable, i.e. its step count on the GPU, when the iteration is a CUDA graph)."""
+    return torch.optim.Adam(model.arch_parameters(), lr=config.alpha_lr, betas=(config.alpha_beta1, config.alpha_beta2),
+                            weight_decay=config.alpha_weight_decay, capturable=config.cuda_graphs)
+
+
+def search_step(model: SuperNet, w_opt, a_opt, config: SearchConfig, sampler: relaxations.Sampler):
+    """``step(xw, yw, xa, ya, meter, update_alpha)``: one search_iteration, eager or (cuda_graphs) a CUDA graph
+    captured again when the weights' learning rate changes."""
+    def iteration(xw, yw, xa, ya, meter: Meter, update_alpha: bool = True) -> None:
+        search_iteration(model, w_opt, a_opt, config, sampler, xw, yw, xa, ya, meter, update_alpha)
+
+    if not config.cuda_graphs:
+        return iteration
+    from .cudagraphs import GraphedIteration
+
+    return GraphedIteration(iteration, key=lambda: w_opt.param_groups[0]["lr"])
+
+
 # ----------------------------------------------------------------------------- the job
 
 def search_split(data, config: SearchConfig, checkpoint: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,8 +183,7 @@ def _search(config: SearchConfig, run: RunDir) -> dict:
     model = SuperNet(config.width, len(data.classes), relaxations.from_config(config))
     model = accel.prepare(model.to(device, memory_format=torch.channels_last), config, device)
     w_opt, sched = sgd_and_schedule(model.weight_parameters(), config)
-    a_opt = torch.optim.Adam(model.arch_parameters(), lr=config.alpha_lr, betas=(config.alpha_beta1, config.alpha_beta2),
-                             weight_decay=config.alpha_weight_decay, capturable=config.cuda_graphs)
+    a_opt = alpha_optimizer(model, config)
     loop = EpochLoop(run, config, w_opt, sched)
     alpha_raw: list[np.ndarray] = []
     alpha_w: list[np.ndarray] = []
@@ -179,24 +197,17 @@ def _search(config: SearchConfig, run: RunDir) -> dict:
         log.warning("dataset is %s: numbers from this run say nothing about CIFAR-10", data.name)
 
     meter = Meter(device)
-    sampler = relaxations.Sampler(model.relaxation, config.seed, 0, config.epochs)  # replaced every epoch
-
-    def iteration(xw, yw, xa, ya, meter: Meter, update_alpha: bool) -> None:
-        search_iteration(model, w_opt, a_opt, config, sampler, xw, yw, xa, ya, meter, update_alpha)
-
-    step = graphed_iteration(iteration, w_opt) if config.cuda_graphs else iteration
+    sampler = relaxations.Sampler(model.relaxation, config.seed, epochs=config.epochs)  # Gumbel noise, if any
+    step = search_step(model, w_opt, a_opt, config, sampler)
 
     def train_epoch(epoch: int):
-        nonlocal sampler
         update_alpha = epoch >= config.warmup_epochs
-        draws = len(w_batches) * (2 if update_alpha else 1)  # Gumbel noise, if any: one sample per step
-        sampler = relaxations.Sampler(model.relaxation, config.seed, epoch, config.epochs, draws, device)
+        sampler.start(epoch, draws=len(w_batches) * (2 if update_alpha else 1), device=device)  # one per step
         pairs = zip(w_batches.epoch(epoch), a_batches.epoch(epoch, batches=len(w_batches)))
         for (xw, yw), (xa, ya) in progress(pairs, len(w_batches), f"search {epoch + 1}/{config.epochs}",
                                            config.progress):
             step(xw, yw, xa, ya, meter, update_alpha)
         train_loss, train_acc = meter.read()  # the epoch's one host sync; stops here on a NaN loss
-        meter.reset()
         alpha_raw.append(model.alpha.detach().cpu().double().numpy().copy())
         alpha_w.append(model.table().detach().cpu().double().numpy().copy())
         return train_loss, train_acc
@@ -223,13 +234,6 @@ def _search(config: SearchConfig, run: RunDir) -> dict:
     log.info("search done: best test acc %.2f%% (epoch %d), final %.2f%%, on %s -> %s", summary["best_test_acc"],
              summary["best_test_epoch"], summary["final_test_acc"], data.name, run.path)
     return summary
-
-
-def graphed_iteration(iteration, w_opt: torch.optim.Optimizer):
-    """The iteration as a CUDA graph, captured again when the weights' learning rate changes."""
-    from .cudagraphs import GraphedIteration
-
-    return GraphedIteration(iteration, key=lambda: w_opt.param_groups[0]["lr"])
 
 
 def load_search_run(run_dir: str | Path, device: str = "auto"):

@@ -112,14 +112,15 @@ class Meter:
         self.n += len(y)
 
     def read(self, check: bool = True) -> tuple[float, float]:
-        """(mean loss, accuracy in %): the one host sync of an epoch."""
-        loss_sum, correct = self.loss_sum.item(), self.correct.item()
+        """(mean loss, accuracy in %) so far, and a fresh start for the next epoch: the one host sync of an epoch."""
+        loss_sum, correct, n = self.loss_sum.item(), self.correct.item(), self.n
+        self.reset()
         if check and not math.isfinite(loss_sum):
             raise NonFiniteLossError(
                 f"training loss became {loss_sum}; the run stopped and its last good checkpoint was kept. "
                 "Lower lr/alpha_lr or set grad_clip, then use a new --run-dir."
             )
-        return loss_sum / max(self.n, 1), 100.0 * correct / max(self.n, 1)
+        return loss_sum / max(n, 1), 100.0 * correct / max(n, 1)
 
 
 def progress(iterable, total: int, desc: str, enabled: bool):
