@@ -1,23 +1,34 @@
 """Seed agreement of search runs, on hand-made alpha records with a known answer."""
+import json
+
 import numpy as np
 import pytest
 
 from vggdarts import agreement, plots
+from vggdarts.config import make_config
 from vggdarts.supernet import candidate_mask
 
 CAND = candidate_mask().numpy()
 
 
-def _record(path, winner_offset):
-    """A record whose table puts 0.7 on source (i - 1 - winner_offset) of each block i (clipped to >= 1)."""
+def _table(winner_offset):
+    """A table that puts 0.7 on source (i - 1 - winner_offset) of each block i (clipped to >= 1)."""
     table = np.zeros((8, 6))
     for i in range(2, 8):
         cands = np.flatnonzero(CAND[i])
         win = cands[max(0, len(cands) - 1 - winner_offset)]
         table[i, cands] = 0.3 / max(len(cands) - 1, 1)
         table[i, win] = 0.7 if len(cands) > 1 else 1.0
+    return table
+
+
+def _record(path, *winner_offsets):
+    """A search record with one epoch per offset (the last one is the final table)."""
     path.mkdir()
-    np.savez(path / "alpha.npz", raw=np.zeros((1, 8, 6)), weights=table[None])
+    weights = np.stack([_table(k) for k in winner_offsets])
+    np.savez(path / "alpha.npz", raw=np.zeros_like(weights), weights=weights)
+    config = make_config("search", "smoke", {"order": "second", "hvp": "exact"}).to_dict()
+    (path / "config.json").write_text(json.dumps({**config, "job": "search", "dataset_used": "synthetic"}))
     return path
 
 
@@ -38,3 +49,17 @@ def test_agreement_counts_blocks_spreads_and_pairwise_tau(tmp_path):
     fig = plots.mean_std_heatmap(rep["mean"], rep["std"], rep["picks"],
                                  rep["runs"])
     assert len(fig.axes[0].collections) >= 4  # heatmap + one marker set per run
+
+
+def test_agree_compares_the_tables_after_a_given_epoch(tmp_path, capsys):
+    from vggdarts.cli import main
+
+    a = _record(tmp_path / "first", 0, 0, 0)
+    b = _record(tmp_path / "second", 0, 1)  # agrees with `first` after epoch 1, not after epoch 2
+    assert agreement.seed_agreement([a, b], epoch=1)["agreeing_blocks"] == 6
+    assert agreement.seed_agreement([a, b], epoch=2)["agreeing_blocks"] == 1
+    assert main(["agree", str(a), str(b), "--epoch", "1", "--out", str(tmp_path / "fig"), "--name", "orders"]) == 0
+    assert "6 of 6" in capsys.readouterr().out
+    assert (tmp_path / "fig" / "orders.png").exists() and (tmp_path / "fig" / "orders_tables.png").exists()
+    assert main(["agree", str(a), str(b), "--epoch", "3"]) == 2  # `second` has 2 epochs: one line, no figure
+    assert "epochs 1..2" in capsys.readouterr().err

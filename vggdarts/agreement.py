@@ -10,16 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from . import derive
+from .rundir import alpha_tables
 from .stats import kendall_tau
 from .supernet import candidate_mask
 
 CANDIDATES = candidate_mask().numpy()
-
-
-def final_table(run: str | Path) -> np.ndarray:
-    """A search record's last relaxed table [8, 6] (or [8, 7] with a none column)."""
-    with np.load(Path(run) / "alpha.npz") as z:
-        return np.asarray(z["weights"][-1], dtype=float)
 
 
 def argmax_sources(table: np.ndarray) -> list[int]:
@@ -28,13 +23,15 @@ def argmax_sources(table: np.ndarray) -> list[int]:
     return [int(np.flatnonzero(mask[i])[0]) + 1 if mask[i].any() else 0 for i in range(2, 8)]
 
 
-def seed_agreement(runs, names=None) -> dict:
+def seed_agreement(runs, names=None, epoch: int | None = None) -> dict:
     """Per-block argmax of each run and whether all agree, the mean and sample std (ddof=1) of every candidate
-    weight across runs, and Kendall tau between every pair of runs' tables (over the 21 candidate cells)."""
+    weight across runs, and Kendall tau between every pair of runs' tables (over the 21 candidate cells).
+    ``epoch``: compare the tables after this epoch (1-based; None: each run's last)."""
     runs = [Path(r) for r in runs]
     names = list(names or [r.name for r in runs])
-    tables = np.stack([final_table(r)[:, :CANDIDATES.shape[1]] for r in runs])
-    picks = [argmax_sources(final_table(r)) for r in runs]
+    full = [np.asarray(alpha_tables(r, epoch)[1], dtype=float) for r in runs]
+    tables = np.stack([t[:, :CANDIDATES.shape[1]] for t in full])
+    picks = [argmax_sources(t) for t in full]
     mean, std = tables.mean(0), tables.std(0, ddof=1) if len(runs) > 1 else np.zeros_like(tables[0])
     rows = [{"block": b, "argmax": [p[b - 3] for p in picks], "agree": len({p[b - 3] for p in picks}) == 1,
              "mean": mean[b - 1][CANDIDATES[b - 1]].tolist(), "std": std[b - 1][CANDIDATES[b - 1]].tolist()}

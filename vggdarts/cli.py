@@ -101,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare-dir", default=None, help="a comparison folder (from `compare`), optional")
     p.add_argument("--out", default=None, help="output folder (default: <run-dir>/figures)")
 
+    p = sub.add_parser("agree", help="do search runs agree? argmax per block, mean ± std, tau between tables")
+    p.add_argument("runs", nargs="+", help="two or more search run directories or records")
+    p.add_argument("--names", nargs="+", default=None, help="a label per run (default: the folder names)")
+    p.add_argument("--epoch", type=int, default=None, help="compare after this epoch (default: each run's last)")
+    p.add_argument("--out", default="figures", help="where <name>.png/.pdf and <name>_tables.png/.pdf go")
+    p.add_argument("--name", default="agreement", help="figure file name")
+
     p = sub.add_parser("groundtruth", help="train the ground-truth set stand-alone; rows in results/groundtruth-PRESET")
     _job_args(p, "retrain")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
@@ -182,6 +189,15 @@ def _run(args) -> int:
                      *figures.architecture_figures(args.compare_dir, args.out).values()]
         for paths in made:
             print(" ".join(str(p) for p in paths))
+    elif args.command == "agree":
+        from . import figures
+
+        if args.names and len(args.names) != len(args.runs):
+            raise ValueError(f"--names has {len(args.names)} labels for {len(args.runs)} runs; give one per run")
+        text, paths = figures.seed_agreement_figures(args.runs, args.out, names=args.names, epoch=args.epoch,
+                                                     name=args.name)
+        paths += figures.tables_figure(args.runs, args.out, f"{args.name}_tables", epoch=args.epoch)
+        print(text + "\n" + " ".join(str(p) for p in paths))
     elif args.command == "groundtruth":
         from . import groundtruth
 

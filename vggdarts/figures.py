@@ -8,7 +8,7 @@ import numpy as np
 from . import derive, plots
 from .config import PRESETS, make_config
 from .relaxations import Relaxation
-from .rundir import read_json, read_metrics
+from .rundir import alpha_tables, read_json, read_metrics
 from .supernet import scaled_channels
 
 IGNORED_FOR_PRESET = ("dataset", "data_root", "seed", "arch", "relaxation", "zero_one_weight", "tau_max", "tau_min",
@@ -128,12 +128,10 @@ def architecture_figures(compare_dir: str | Path, out_dir: str | Path | None = N
     return made
 
 
-def final_table(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray, Relaxation]:
-    """(raw alpha, relaxed table, relaxation) of a search run's last epoch, at full precision."""
-    run_dir = Path(run_dir)
+def final_table(run_dir: str | Path, epoch: int | None = None) -> tuple[np.ndarray, np.ndarray, Relaxation]:
+    """(raw alpha, relaxed table, relaxation) of a search run after ``epoch`` (None: the last), full precision."""
     relaxation = Relaxation(read_json(run_dir, "config.json").get("relaxation", "softmax"))
-    with np.load(run_dir / "alpha.npz") as z:
-        return z["raw"][-1], z["weights"][-1], relaxation
+    return (*alpha_tables(run_dir, epoch), relaxation)
 
 
 def print_tables(run_dir: str | Path) -> None:
@@ -147,20 +145,23 @@ def print_tables(run_dir: str | Path) -> None:
 
 
 def tables_figure(run_dirs, out_dir: str | Path | None = None, name: str = "relaxations",
-                  show: bool = False) -> list[Path]:
-    """The final relaxed tables of several search runs side by side (e.g. one per relaxation)."""
+                  show: bool = False, epoch: int | None = None) -> list[Path]:
+    """The relaxed tables of several search runs side by side (e.g. one per relaxation, or per gradient order),
+    after ``epoch`` (None: each run's last)."""
     run_dirs = [Path(r) for r in run_dirs]
     tables, titles, scales = [], [], []
     for run in run_dirs:
-        _, table, relaxation = final_table(run)
+        _, table, relaxation = final_table(run, epoch)
         cfg = read_json(run, "config.json")
         extra = f", w0={cfg['zero_one_weight']:g}" if relaxation.independent and cfg.get("zero_one_weight") else ""
+        order = f", {cfg.get('order', 'first')} order" + (f" ({cfg['hvp']})" if cfg.get("order") == "second" else "")
         tables.append(table)
-        titles.append(f"{relaxation.name}{extra}\n{run.name}")
+        titles.append(f"{relaxation.name}{extra}{order}\n{run.name}")
         scales.append(relaxation.scale_label())
     info = provenance(run_dirs[0]).split(" | ")
+    when = "Final shortcut weights" if epoch is None else f"Shortcut weights after epoch {epoch}"
     fig = plots.tables_side_by_side(tables, titles, scales,
-                                    f"Final shortcut weights per relaxation ({', '.join(info[:3])}, seed "
+                                    f"{when} ({', '.join(info[:3])}, seed "
                                     f"{read_json(run_dirs[0], 'config.json')['seed']})")
     return _finish(fig, out_dir if out_dir is not None else run_dirs[0] / "figures", name, show)
 
@@ -175,15 +176,16 @@ def ground_truth_figures(rep: dict, out_dir: str | Path = "figures", show: bool 
 
 
 def seed_agreement_figures(runs, out_dir: str | Path = "figures", show: bool = False,
-                           names=None) -> tuple[str, list[Path]]:
-    """The seed-agreement table (markdown) and figures/ground_truth_seeds.png: mean ± std of every weight
-    across the runs, each run's argmax marked."""
+                           names=None, epoch: int | None = None, name: str = "ground_truth_seeds") -> tuple[str, list[Path]]:
+    """The seed-agreement table (markdown) and figures/<name>.png: mean ± std of every weight across the runs
+    (after ``epoch``; None: each run's last), each run's argmax marked."""
     from . import agreement
 
     if len(runs) < 2:
         return "(the seed agreement needs two or more search runs: set `seed_runs`)", []
-    rep = agreement.seed_agreement(runs, names)
+    rep = agreement.seed_agreement(runs, names, epoch)
     fig = plots.mean_std_heatmap(rep["mean"], rep["std"], rep["picks"], rep["runs"],
-                                 title=f"{len(runs)} search runs: mean ± std (sample) of each weight; "
+                                 title=f"{len(runs)} search runs" + (f", after epoch {epoch}" if epoch else "")
+                                       + ": mean ± std (sample) of each weight; "
                                        f"argmax agrees in {rep['agreeing_blocks']} of 6 blocks")
-    return agreement.markdown(rep), _finish(fig, out_dir, "ground_truth_seeds", show)
+    return agreement.markdown(rep), _finish(fig, out_dir, name, show)

@@ -208,13 +208,23 @@ def export_record(run_dir: str | os.PathLike, dest: str | os.PathLike, supernet:
     return dest
 
 
-def final_edge_weights(run_dir: str | os.PathLike) -> np.ndarray:
-    """The last epoch's relaxed edge weights [8, 6] at full precision (from alpha.npz)."""
+def alpha_tables(run_dir: str | os.PathLike, epoch: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(raw alpha, relaxed table) after ``epoch`` (1-based; None: the last recorded), full precision, from
+    alpha.npz: [8, 6], or [8, 7] with a none column."""
     path = Path(run_dir) / "alpha.npz"
     if not path.exists():
         raise RunDirError(f"{path} does not exist: is {run_dir} a search run with at least one finished epoch?")
     with np.load(path) as z:
-        return z["weights"][-1]
+        raw, weights = z["raw"], z["weights"]
+    if epoch is not None and not 1 <= epoch <= len(weights):
+        raise RunDirError(f"{run_dir} records epochs 1..{len(weights)} of alpha; epoch {epoch} is not among them")
+    k = -1 if epoch is None else epoch - 1
+    return raw[k], weights[k]
+
+
+def final_edge_weights(run_dir: str | os.PathLike) -> np.ndarray:
+    """The last epoch's relaxed edge weights at full precision (what derivation reads)."""
+    return alpha_tables(run_dir)[1]
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, float]]:
