@@ -59,7 +59,24 @@ def test_agree_compares_the_tables_after_a_given_epoch(tmp_path, capsys):
     assert agreement.seed_agreement([a, b], epoch=1)["agreeing_blocks"] == 6
     assert agreement.seed_agreement([a, b], epoch=2)["agreeing_blocks"] == 1
     assert main(["agree", str(a), str(b), "--epoch", "1", "--out", str(tmp_path / "fig"), "--name", "orders"]) == 0
-    assert "6 of 6" in capsys.readouterr().out
-    assert (tmp_path / "fig" / "orders.png").exists() and (tmp_path / "fig" / "orders_tables.png").exists()
+    out = capsys.readouterr().out
+    assert "6 of 6" in out and "Kendall tau with first after epoch 1: second +1.00" in out
+    assert all((tmp_path / "fig" / f"orders{s}.png").exists() for s in ("", "_tables", "_tau"))
     assert main(["agree", str(a), str(b), "--epoch", "3"]) == 2  # `second` has 2 epochs: one line, no figure
     assert "epochs 1..2" in capsys.readouterr().err
+    tau = agreement.tau_to_first([a, b])  # up to the shorter record: identical after epoch 1, apart after 2
+    assert tau["second"][0] == pytest.approx(1.0) and tau["second"][1] < 1.0 and len(tau["second"]) == 2
+
+
+def test_table_tau_ignores_the_row_sizes():
+    """Opposite preferences inside every row: the raw weights still correlate (big rows have small weights),
+    the deviations from the even share anti-correlate."""
+    from vggdarts.relaxations import Relaxation
+    from vggdarts.stats import kendall_tau
+
+    even = agreement.even_share(Relaxation("softmax"))
+    assert even[7, :6] == pytest.approx(np.full(6, 1 / 6)) and even[2, 0] == 1.0
+    first, last = _table(0), _table(99)  # winner: the nearest source vs the farthest (source 1)
+    assert kendall_tau(first[CAND], last[CAND]) > 0
+    assert agreement.table_tau(first, last, even, even) < 0
+    assert agreement.table_tau(first, first, even, even) == pytest.approx(1.0)

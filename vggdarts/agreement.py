@@ -1,6 +1,12 @@
-"""Does the search agree with itself?  Several search runs of one relaxation (seeds, or a rerun with another
-thread count) compared through their final relaxed tables: which source each block's argmax picks in each
-run, the mean and spread of every weight, and the rank correlation between the runs' tables.
+"""Does the search agree with itself?  Several search runs (seeds, a rerun with another thread count, another
+gradient order) compared through their relaxed tables: which source each block's argmax picks in each run,
+the mean and spread of every weight, and the rank correlation between the runs' tables.
+
+The rank correlation is taken over each weight's deviation from its even share (the table at alpha = 0:
+1/k in a softmax row of k choices, 0.5 for a sigmoid gate), over the cells that can move (not block 3 of a
+plain softmax, whose single candidate is 1.0 for ever).  Correlating the raw weights would mostly measure
+the row sizes: a 2-candidate row's weights are larger than a 6-candidate row's in every run, so two
+untrained tables already have tau ~ +0.8.
 """
 from __future__ import annotations
 
@@ -10,11 +16,41 @@ from pathlib import Path
 import numpy as np
 
 from . import derive
-from .rundir import alpha_tables
+from .relaxations import Relaxation
+from .rundir import alpha_tables, read_json
 from .stats import kendall_tau
 from .supernet import candidate_mask
 
 CANDIDATES = candidate_mask().numpy()
+
+
+def even_share(relaxation: Relaxation) -> np.ndarray:
+    """The table at alpha = 0 [8, 6] (shortcut columns): what every weight would be if nothing were learned."""
+    import torch
+
+    return relaxation.table(torch.zeros(8, relaxation.columns), candidate_mask()).numpy()[:, :CANDIDATES.shape[1]]
+
+
+def _run_tables(run: Path, epochs: slice | int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(shortcut-column tables after the chosen epoch(s), even share) of one search record."""
+    relaxation = Relaxation(read_json(run, "config.json").get("relaxation", "softmax"))
+    if isinstance(epochs, slice):
+        with np.load(run / "alpha.npz") as z:
+            tables = np.asarray(z["weights"], dtype=float)[epochs]
+    else:
+        tables = np.asarray(alpha_tables(run, epochs)[1], dtype=float)
+    return tables[..., :CANDIDATES.shape[1]], even_share(relaxation)
+
+
+def _movable(evens) -> np.ndarray:
+    """Candidate cells whose weight can move in every run (even share below 1)."""
+    return CANDIDATES & np.all([e < 1 for e in evens], axis=0)
+
+
+def table_tau(a: np.ndarray, b: np.ndarray, even_a: np.ndarray, even_b: np.ndarray) -> float:
+    """Kendall tau between two tables' deviations from their even shares, over the cells that can move."""
+    cells = _movable([even_a, even_b])
+    return kendall_tau((a - even_a)[cells], (b - even_b)[cells])
 
 
 def argmax_sources(table: np.ndarray) -> list[int]:
@@ -30,16 +66,30 @@ def seed_agreement(runs, names=None, epoch: int | None = None) -> dict:
     runs = [Path(r) for r in runs]
     names = list(names or [r.name for r in runs])
     full = [np.asarray(alpha_tables(r, epoch)[1], dtype=float) for r in runs]
-    tables = np.stack([t[:, :CANDIDATES.shape[1]] for t in full])
+    tables, evens = map(np.stack, zip(*(_run_tables(r, epoch) for r in runs)))
     picks = [argmax_sources(t) for t in full]
     mean, std = tables.mean(0), tables.std(0, ddof=1) if len(runs) > 1 else np.zeros_like(tables[0])
     rows = [{"block": b, "argmax": [p[b - 3] for p in picks], "agree": len({p[b - 3] for p in picks}) == 1,
              "mean": mean[b - 1][CANDIDATES[b - 1]].tolist(), "std": std[b - 1][CANDIDATES[b - 1]].tolist()}
             for b in range(3, 9)]
-    tau = {f"{names[a]} vs {names[b]}": kendall_tau(tables[a][CANDIDATES], tables[b][CANDIDATES])
+    tau = {f"{names[a]} vs {names[b]}": table_tau(tables[a], tables[b], evens[a], evens[b])
            for a, b in combinations(range(len(runs)), 2)}
     return {"runs": names, "picks": picks, "rows": rows, "agreeing_blocks": sum(r["agree"] for r in rows), "pairwise_tau": tau,
             "mean": mean, "std": std}
+
+
+def tau_to_first(runs, names=None, last_epoch: int | None = None) -> dict[str, np.ndarray]:
+    """Kendall tau between each later run's table and the first run's, after every epoch 1..last_epoch
+    (None: the shortest record): how far apart the runs drift, epoch by epoch."""
+    runs = [Path(r) for r in runs]
+    names = list(names or [r.name for r in runs])
+    tables, evens = zip(*(_run_tables(r, slice(None)) for r in runs))
+    last = last_epoch or min(len(t) for t in tables)
+    for r, t in zip(runs, tables):
+        if len(t) < last:
+            raise ValueError(f"{r} records {len(t)} epochs of alpha; it cannot be compared up to epoch {last}")
+    return {name: np.array([table_tau(tables[0][e], t[e], evens[0], even) for e in range(last)])
+            for name, t, even in zip(names[1:], tables[1:], evens[1:])}
 
 
 def markdown(agreement: dict) -> str:
@@ -51,6 +101,6 @@ def markdown(agreement: dict) -> str:
         picks = [f"**{p}**" if not r["agree"] else str(p) for p in r["argmax"]]
         lines.append(f"| {r['block']} | " + " | ".join(picks) + f" | {cells} |")
     lines += ["", f"Blocks whose argmax agrees in every run: {agreement['agreeing_blocks']} of 6. Kendall tau between "
-              "the tables (21 candidate cells): " + "; ".join(f"{k} {v:+.2f}" for k, v in agreement["pairwise_tau"].items())
+              "the tables (each weight's deviation from its even share): " + "; ".join(f"{k} {v:+.2f}" for k, v in agreement["pairwise_tau"].items())
               + "."]
     return "\n".join(lines)

@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare-dir", default=None, help="a comparison folder (from `compare`), optional")
     p.add_argument("--out", default=None, help="output folder (default: <run-dir>/figures)")
 
-    p = sub.add_parser("agree", help="do search runs agree? argmax per block, mean ± std, tau between tables")
+    p = sub.add_parser("agree", help="do search runs agree? argmax per block, mean ± std, tau between tables "
+                                     "(and with the first run's, epoch by epoch)")
     p.add_argument("runs", nargs="+", help="two or more search run directories or records")
     p.add_argument("--names", nargs="+", default=None, help="a label per run (default: the folder names)")
     p.add_argument("--epoch", type=int, default=None, help="compare after this epoch (default: each run's last)")
@@ -197,7 +198,8 @@ def _run(args) -> int:
         text, paths = figures.seed_agreement_figures(args.runs, args.out, names=args.names, epoch=args.epoch,
                                                      name=args.name)
         paths += figures.tables_figure(args.runs, args.out, f"{args.name}_tables", epoch=args.epoch)
-        print(text + "\n" + " ".join(str(p) for p in paths))
+        tau_text, tau_paths = figures.tau_curves_figure(args.runs, args.out, args.names, args.epoch, f"{args.name}_tau")
+        print(text + "\n" + tau_text + "\n" + " ".join(str(p) for p in paths + tau_paths))
     elif args.command == "groundtruth":
         from . import groundtruth
 

@@ -189,3 +189,17 @@ def seed_agreement_figures(runs, out_dir: str | Path = "figures", show: bool = F
                                        + ": mean ± std (sample) of each weight; "
                                        f"argmax agrees in {rep['agreeing_blocks']} of 6 blocks")
     return agreement.markdown(rep), _finish(fig, out_dir, name, show)
+
+
+def tau_curves_figure(runs, out_dir: str | Path = "figures", names=None, last_epoch: int | None = None,
+                      name: str = "agreement_tau", show: bool = False) -> tuple[str, list[Path]]:
+    """Kendall tau of every run's table with the first run's, epoch by epoch (figures/<name>.png), and a line
+    of text with the values after the last epoch."""
+    from . import agreement
+
+    names = list(names or [Path(r).name for r in runs])
+    curves = agreement.tau_to_first(runs, names, last_epoch)
+    fig = plots.tau_curves(curves, names[0], f"How far each search's table is from {names[0]}'s, epoch by epoch")
+    last = len(next(iter(curves.values())))
+    text = f"Kendall tau with {names[0]} after epoch {last}: " + "; ".join(f"{n} {t[-1]:+.2f}" for n, t in curves.items())
+    return text, _finish(fig, out_dir, name, show)

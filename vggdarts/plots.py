@@ -322,3 +322,19 @@ def mean_std_heatmap(mean: np.ndarray, std: np.ndarray, picks: Sequence[Sequence
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def tau_curves(curves: dict[str, np.ndarray], reference: str, title: str = "") -> Figure:
+    """Kendall tau between each run's relaxed table and the reference run's, epoch by epoch."""
+    fig, ax = plt.subplots(figsize=(7.0, 4.2))
+    for name, tau in curves.items():
+        ax.plot(np.arange(1, len(tau) + 1), tau, marker="o", markersize=3, label=name)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"Kendall tau with {reference}\n(deviations from the even share)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
