@@ -1,4 +1,6 @@
 """The ground-truth set: sample, ids, records that are skipped once there, scores and rank agreement."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -69,6 +71,9 @@ def test_a_recorded_run_is_skipped(tmp_path):
     jobs = gt.pending_jobs(archs, (0, 1), "smoke", tmp_path / "rec", tmp_path / "runs", over, only=[aid])
     assert [j.overrides["seed"] for j in jobs] == [1]  # seed 0 is recorded: skipped
     assert (tmp_path / "rec" / "masks" / f"{aid}.json").exists()
+    order = [j.overrides["arch"] for j in gt.pending_jobs(archs, (0,), "smoke", tmp_path / "rec", tmp_path / "runs", over)]
+    sampled = [all(o.startswith("sample") for o in archs[Path(a).stem]["origin"]) for a in order]
+    assert sampled == sorted(sampled) and not sampled[0] and sampled[-1]  # baselines and picks, then the sample
 
 
 def test_run_trains_and_records_then_skips(tmp_path):

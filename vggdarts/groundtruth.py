@@ -125,13 +125,15 @@ def write_records(csv_path: str | Path, rows: list[dict[str, Any]]) -> None:
 
 def pending_jobs(archs: dict[str, dict], seeds, preset: str, record_dir: str | Path, run_root: str | Path,
                  overrides: dict[str, Any] | None = None, only: list[str] | None = None) -> list[Job]:
-    """A retrain job for every (architecture, seed) without a row in the record (for these epochs)."""
+    """A retrain job for every (architecture, seed) without a row in the record (for these epochs): the
+    baselines and the methods' picks first (what percentiles and regrets need), then the sample."""
     from .config import make_config
 
     epochs = make_config("retrain", preset, {**(overrides or {}), "arch": "x"}).epochs
     done = {(r["arch_id"], r["seed"], r["epochs"]) for r in read_records(Path(record_dir) / "groundtruth.csv")}
     jobs = []
-    for aid in only or archs:
+    sampled_last = sorted(only or archs, key=lambda a: all(o.startswith("sample") for o in archs[a]["origin"]))
+    for aid in sampled_last:
         mask_file = Path(record_dir) / "masks" / f"{aid}.json"
         if not mask_file.exists():
             derive.save_mask(mask_file, archs[aid]["mask"], "groundtruth", {"origin": archs[aid]["origin"]})
