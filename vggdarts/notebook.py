@@ -12,7 +12,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def setup() -> Path:
-    """Work from the project root (so run_dir/data_root mean the same in JupyterLab, nbval and
+    """Work from the project root (so run_dir/data_root mean the same in JupyterLab, pytest and
     papermill), log one line per epoch, and return the root."""
     here = Path.cwd().resolve()
     if (PROJECT_ROOT / "notebooks").is_dir() and (here == PROJECT_ROOT or PROJECT_ROOT in here.parents):
