@@ -97,3 +97,32 @@ def test_rank_agreement_and_pick_standing():
     assert abs(chance.mean()) < 0.1
     assert gt.pick_standing("a9", truth) == {"percentile": 100.0, "regret": 0.0}
     assert gt.pick_standing("a0", truth)["regret"] == 9.0
+
+
+def _append_slowly(record_dir, seed):
+    """record_finished in a process whose read of the record is slow: a window for another writer."""
+    import time
+
+    from vggdarts.jobs import Job
+
+    read = gt.read_records
+    gt.read_records = lambda path: (read(path), time.sleep(0.5))[0]
+    archs = gt.architecture_set(1, 0, record_dir / "nothing")
+    aid = gt.arch_id(derive.none())
+    summary = {"n_shortcuts": 0, "seed": seed, "epochs_done": 1, "final_val_acc": 50.0, "test_acc": 49.0,
+               "params": 1, "macs": 1, "dataset_used": "synthetic"}
+    job = Job("retrain", "smoke", {"arch": f"masks/{aid}.json", "seed": seed}, "unused", "x")
+    gt.record_finished([job], [{"status": "ok", "summary": summary}], archs, record_dir)
+
+
+def test_two_sweeps_recording_at_once_keep_both_rows(tmp_path):
+    import multiprocessing as mp
+
+    procs = [mp.get_context("fork").Process(target=_append_slowly, args=(tmp_path, seed)) for seed in (0, 1)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    rows = gt.read_records(tmp_path / "groundtruth.csv")
+    assert sorted(r["seed"] for r in rows) == [0, 1]  # without the lock both read an empty record: one row survives

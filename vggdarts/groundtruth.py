@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import derive
-from .files import atomic_write_text
+from .files import atomic_write_text, file_lock
 from .jobs import Job
 from .relaxations import Relaxation
 from .rundir import git_commit, read_json
@@ -146,21 +146,23 @@ def pending_jobs(archs: dict[str, dict], seeds, preset: str, record_dir: str | P
 
 
 def record_finished(jobs: list[Job], results: list[dict], archs: dict[str, dict], record_dir: str | Path) -> int:
-    """Append a row for every finished job; returns how many were added."""
+    """Append a row for every finished job; returns how many were added.  The read-append-write holds a lock,
+    so sweeps running side by side (two shells, or SLURM arrays) do not drop each other's rows."""
     csv_path = Path(record_dir) / "groundtruth.csv"
-    rows = read_records(csv_path)
     commit = git_commit()
-    added = 0
-    for job, result in zip(jobs, results):
-        if result["status"] != "ok":
-            continue
-        s, aid = result["summary"], Path(job.overrides["arch"]).stem
-        rows.append({"arch_id": aid, "edges": edges(archs[aid]["mask"]), "n_shortcuts": s["n_shortcuts"],
-                     "origin": "+".join(archs[aid]["origin"]), "seed": s["seed"], "epochs": s["epochs_done"],
-                     "val_acc": s["final_val_acc"], "test_acc": s["test_acc"], "params": s["params"],
-                     "macs": s["macs"], "dataset": s["dataset_used"], "commit": commit})
-        added += 1
-    write_records(csv_path, rows)
+    with file_lock(csv_path.with_name(".groundtruth.lock"), what=str(csv_path)):
+        rows = read_records(csv_path)
+        added = 0
+        for job, result in zip(jobs, results):
+            if result["status"] != "ok":
+                continue
+            s, aid = result["summary"], Path(job.overrides["arch"]).stem
+            rows.append({"arch_id": aid, "edges": edges(archs[aid]["mask"]), "n_shortcuts": s["n_shortcuts"],
+                         "origin": "+".join(archs[aid]["origin"]), "seed": s["seed"], "epochs": s["epochs_done"],
+                         "val_acc": s["final_val_acc"], "test_acc": s["test_acc"], "params": s["params"],
+                         "macs": s["macs"], "dataset": s["dataset_used"], "commit": commit})
+            added += 1
+        write_records(csv_path, rows)
     return added
 
 
