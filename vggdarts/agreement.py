@@ -32,14 +32,14 @@ def even_share(relaxation: Relaxation) -> np.ndarray:
 
 
 def _run_tables(run: Path, epochs: slice | int | None) -> tuple[np.ndarray, np.ndarray]:
-    """(shortcut-column tables after the chosen epoch(s), even share) of one search record."""
+    """(tables after the chosen epoch(s), with the none column where there is one; even share) of a record."""
     relaxation = Relaxation(read_json(run, "config.json").get("relaxation", "softmax"))
     if isinstance(epochs, slice):
         with np.load(run / "alpha.npz") as z:
             tables = np.asarray(z["weights"], dtype=float)[epochs]
     else:
         tables = np.asarray(alpha_tables(run, epochs)[1], dtype=float)
-    return tables[..., :CANDIDATES.shape[1]], even_share(relaxation)
+    return tables, even_share(relaxation)
 
 
 def _movable(evens) -> np.ndarray:
@@ -49,8 +49,8 @@ def _movable(evens) -> np.ndarray:
 
 def table_tau(a: np.ndarray, b: np.ndarray, even_a: np.ndarray, even_b: np.ndarray) -> float:
     """Kendall tau between two tables' deviations from their even shares, over the cells that can move."""
-    cells = _movable([even_a, even_b])
-    return kendall_tau((a - even_a)[cells], (b - even_b)[cells])
+    cells, n = _movable([even_a, even_b]), CANDIDATES.shape[1]
+    return kendall_tau((a[:, :n] - even_a)[cells], (b[:, :n] - even_b)[cells])
 
 
 def argmax_sources(table: np.ndarray) -> list[int]:
@@ -61,13 +61,13 @@ def argmax_sources(table: np.ndarray) -> list[int]:
 
 def seed_agreement(runs, names=None, epoch: int | None = None) -> dict:
     """Per-block argmax of each run and whether all agree, the mean and sample std (ddof=1) of every candidate
-    weight across runs, and Kendall tau between every pair of runs' tables (over the 21 candidate cells).
+    weight across runs, and Kendall tau between every pair of runs' tables (see :func:`table_tau`).
     ``epoch``: compare the tables after this epoch (1-based; None: each run's last)."""
     runs = [Path(r) for r in runs]
     names = list(names or [r.name for r in runs])
-    full = [np.asarray(alpha_tables(r, epoch)[1], dtype=float) for r in runs]
-    tables, evens = map(np.stack, zip(*(_run_tables(r, epoch) for r in runs)))
+    full, evens = zip(*(_run_tables(r, epoch) for r in runs))
     picks = [argmax_sources(t) for t in full]
+    tables = np.stack([t[:, :CANDIDATES.shape[1]] for t in full])
     mean, std = tables.mean(0), tables.std(0, ddof=1) if len(runs) > 1 else np.zeros_like(tables[0])
     rows = [{"block": b, "argmax": [p[b - 3] for p in picks], "agree": len({p[b - 3] for p in picks}) == 1,
              "mean": mean[b - 1][CANDIDATES[b - 1]].tolist(), "std": std[b - 1][CANDIDATES[b - 1]].tolist()}

@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="two or more search run directories or records")
     p.add_argument("--names", nargs="+", default=None, help="a label per run (default: the folder names)")
     p.add_argument("--epoch", type=int, default=None, help="compare after this epoch (default: each run's last)")
-    p.add_argument("--out", default="figures", help="where <name>.png/.pdf and <name>_tables.png/.pdf go")
+    p.add_argument("--out", default="figures", help="where <name>, <name>_tables and <name>_tau (.png, .pdf) go")
     p.add_argument("--name", default="agreement", help="figure file name")
 
     p = sub.add_parser("groundtruth", help="train the ground-truth set stand-alone; rows in results/groundtruth-PRESET")
