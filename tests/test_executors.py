@@ -36,16 +36,27 @@ def _same_result(a, b):
             and _metrics_without_time(a) == _metrics_without_time(b))
 
 
+def _cmdline(pid) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (OSError, ValueError):
+        return ""
+
+
 def _workers(folder):
-    """PIDs of live submitit worker processes (the task, not its controller) whose folder is under ``folder``."""
+    """PIDs of live submitit worker processes (the task, not its controller) whose folder is under ``folder``.
+    Only tasks whose parent is a controller count: a task's own short-lived forks (``subprocess.run`` before
+    its exec) carry the same command line for a moment, and are not extra jobs."""
     pids = []
     for proc in Path("/proc").iterdir():
-        try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, ValueError):
-            continue
+        cmd = _cmdline(proc.name) if proc.name.isdigit() else ""
         if "submitit.core._submit" in cmd and str(folder) in cmd:
-            pids.append(int(proc.name))
+            try:
+                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if "submitit.local._local" in _cmdline(ppid):
+                pids.append(int(proc.name))
     return pids
 
 
