@@ -126,3 +126,45 @@ def test_two_sweeps_recording_at_once_keep_both_rows(tmp_path):
     assert [p.exitcode for p in procs] == [0, 0]
     rows = gt.read_records(tmp_path / "groundtruth.csv")
     assert sorted(r["seed"] for r in rows) == [0, 1]  # without the lock both read an empty record: one row survives
+
+
+def _hand_made_study(tmp_path, truth: dict[str, tuple[np.ndarray, float]], table: np.ndarray, epochs: int = 8):
+    """A record (2 seeds per architecture, seed 1 = seed 0 + 0.1) and an alpha-only search run."""
+    rec, run = tmp_path / "rec", tmp_path / "search"
+    rows = []
+    for aid, (mask, acc) in truth.items():
+        derive.save_mask(rec / "masks" / f"{aid}.json", mask, "groundtruth", {"origin": ["x"]})
+        rows += [{"arch_id": aid, "edges": gt.edges(mask), "n_shortcuts": int(mask.sum()), "origin": f"sample0:{aid}",
+                  "seed": s, "epochs": epochs, "val_acc": acc + 0.1 * s, "test_acc": acc, "params": 1, "macs": 1,
+                  "dataset": "synthetic", "commit": "c"} for s in (0, 1)]
+    gt.write_records(rec / "groundtruth.csv", rows)
+    run.mkdir()
+    (run / "config.json").write_text('{"relaxation": "softmax"}')
+    np.savez(run / "alpha.npz", weights=table[None], raw=table[None])
+    return rec, run
+
+
+def test_report_ranks_within_the_figure3_space_apart_from_the_whole_set(tmp_path):
+    """Alpha's score is a log-probability only for one-shortcut-per-block architectures: `none` (no edges) gets
+    the empty sum 0, the best score, whatever it is worth.  The Figure-3 tau must not see it."""
+    table = np.where(CAND, 0.1, 0.0)
+    table[4] = [0.6, 0.3, 0.1, 0, 0, 0]  # block 5 prefers source 1, then 2, then 3
+    masks = {}
+    for j in range(3):
+        m = gt.figure3_mask(0)
+        m[4] = [k == j for k in range(6)]
+        masks[f"src{j + 1}"] = m
+    truth = {name: (m, 80.0 - 2 * k) for k, (name, m) in enumerate(masks.items())}  # the order alpha prefers
+    truth["plain"] = (derive.none(), 60.0)  # worst, though its alpha score (0) is the highest
+    rec, run = _hand_made_study(tmp_path, truth, table)
+    rep = gt.report(rec, [run], 8, n_resamples=100)
+    info = rep["runs"][str(run)]
+    assert "one-shot" not in info["scores"]  # no supernet kept: alpha only
+    assert info["agreement_figure3"]["alpha"]["n"] == 3
+    assert info["agreement_figure3"]["alpha"]["tau"].estimate == pytest.approx(1.0)
+    assert info["agreement"]["alpha"]["tau"].estimate == pytest.approx(0.0)  # plain breaks 3 of 6 pairs
+    assert rep["per_seed"][1]["plain"] == pytest.approx(60.1) and rep["ceiling"]["tau"].estimate == pytest.approx(1.0)
+    assert gt.in_figure3_space(masks["src1"]) and not gt.in_figure3_space(derive.none())
+    assert not gt.in_figure3_space(CAND)
+    text = gt.markdown(rep)
+    assert "Figure-3 space only" in text and "+1.00" in text and "(n = 3)" in text

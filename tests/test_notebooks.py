@@ -130,7 +130,8 @@ def test_ground_truth_notebook_runs_with_small_parameters(study, tmp_path):
                         seed_runs=[str(study["run_dir"])] * 2)
     text = json.dumps([c.outputs for c in executed.cells[:-1] if c.cell_type == "code"])
     assert "Kendall tau" in text and "noise ceiling" in text and "alpha" in text and "one-shot" in text
-    assert (tmp_path / "figures" / "ground_truth_scores.png").stat().st_size > 10_000
+    for name in ("scores", "tau", "ceiling", "set"):
+        assert (tmp_path / "figures" / f"ground_truth_{name}.png").stat().st_size > 10_000
     assert "argmax agrees in every run: 6 of 6" in json.dumps(executed.cells[-1].outputs)  # a run agrees with itself
     assert (tmp_path / "figures" / "ground_truth_seeds.png").stat().st_size > 10_000
     rows = (tmp_path / "gt" / "groundtruth-smoke" / "groundtruth.csv").read_text().splitlines()

@@ -167,12 +167,46 @@ def tables_figure(run_dirs, out_dir: str | Path | None = None, name: str = "rela
 
 
 def ground_truth_figures(rep: dict, out_dir: str | Path = "figures", show: bool = False) -> list[Path]:
-    """One scatter per (score, search run) against the stand-alone truth, tau and its CI in the title
-    (figures/ground_truth_scores.png)."""
-    panels = [(f"{Path(run).name}: {score}", values, info["agreement"][score])
+    """The ground-truth report's figures: every (score, search run) against the stand-alone truth
+    (ground_truth_scores), all taus with CIs against chance and the noise ceiling (ground_truth_tau), the seed
+    and budget agreement of the truth itself (ground_truth_ceiling), and the set ranked, picks marked
+    (ground_truth_set)."""
+    truth_label = f"stand-alone mean val acc (%), {rep['epochs']} ep"
+    panels = [{"title": f"{Path(run).name}: {score}", "x": values, "y": rep["truth"], "xlabel": f"{score} score",
+               "ylabel": truth_label, "agreement": info["agreement"][score]}
               for run, info in rep["runs"].items() for score, values in info["scores"].items()]
-    fig = plots.score_scatter(panels, rep["truth"], f"stand-alone mean val accuracy (%), {rep['epochs']} epochs")
-    return _finish(fig, out_dir, "ground_truth_scores", show)
+    paths = _finish(plots.paired_scatter(panels), out_dir, "ground_truth_scores", show)
+
+    chance = rep["chance_tau"]
+    rows = [(f"{Path(run).name}: {score}", {f"whole set ({a['n']})": a["tau"],
+                                            f"Figure-3 space only ({info['agreement_figure3'][score]['n']})":
+                                                info["agreement_figure3"][score]["tau"]})
+            for run, info in rep["runs"].items() for score, a in info["agreement"].items()]
+    fig = plots.tau_intervals(rows, (float(np.percentile(chance, 2.5)), float(np.percentile(chance, 97.5))),
+                              rep["ceiling"]["tau"] if rep["ceiling"] else None,
+                              f"How well each score ranks {len(rep['truth'])} stand-alone trained architectures")
+    paths += _finish(fig, out_dir, "ground_truth_tau", show)
+
+    seeds = rep["per_seed"]
+    truth_panels = []
+    if rep["ceiling"] is not None:
+        truth_panels.append({"title": "noise ceiling: seed 0 vs seed 1", "x": seeds[0], "y": seeds[1], "diagonal": True,
+                             "xlabel": f"val acc (%), seed 0, {rep['epochs']} ep", "agreement": rep["ceiling"],
+                             "ylabel": f"val acc (%), seed 1, {rep['epochs']} ep"})
+    if rep["fidelity"] is not None:
+        truth_panels.append({"title": f"fidelity: {rep['fidelity_epochs']} vs {rep['epochs']} epochs",
+                             "x": rep["fidelity_truth"], "y": rep["truth"], "agreement": rep["fidelity"],
+                             "xlabel": f"val acc (%), {rep['fidelity_epochs']} ep", "ylabel": truth_label})
+    if truth_panels:
+        paths += _finish(plots.paired_scatter(truth_panels), out_dir, "ground_truth_ceiling", show)
+
+    marked: dict[str, list[str]] = {}
+    for origin, p in sorted(rep["picks"].items()):
+        marked.setdefault(p["arch_id"], []).append(origin)
+    fig = plots.set_ranking(seeds, {a: ", ".join(o) for a, o in marked.items()}, f"val acc (%), {rep['epochs']} ep",
+                            f"The set: {len(rep['truth'])} architectures trained stand-alone (dot: mean over seeds; "
+                            "red: baselines and methods' picks)")
+    return paths + _finish(fig, out_dir, "ground_truth_set", show)
 
 
 def seed_agreement_figures(runs, out_dir: str | Path = "figures", show: bool = False,

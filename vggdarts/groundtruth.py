@@ -48,6 +48,12 @@ def edges(mask) -> str:
     return " ".join(f"{j + 1}>{i + 1}" for i, j in zip(*np.nonzero(np.asarray(mask, dtype=bool)))) or "-"
 
 
+def in_figure3_space(mask) -> bool:
+    """Exactly one shortcut into each block 3..8 (where alpha's score is a log-probability of the whole
+    architecture; none, all and the threshold picks fall outside)."""
+    return bool((np.asarray(mask, dtype=bool).sum(1)[2:] == 1).all())
+
+
 def figure3_mask(index: int) -> np.ndarray:
     """The ``index``-th (0..719) architecture with exactly one shortcut into each block 3..8 (mixed radix)."""
     if not 0 <= index < SPACE_SIZE:
@@ -262,10 +268,19 @@ def pick_standing(pick: str, truth: dict[str, float]) -> dict[str, float]:
 
 def seed_noise_ceiling(rows: list[dict], epochs: int, n_resamples: int = 2000) -> dict:
     """Kendall tau between the seed-0 and seed-1 stand-alone accuracies (bootstrap CI): how well any method
-    could rank at this budget."""
-    s0 = {r["arch_id"]: r["val_acc"] for r in rows if r["epochs"] == epochs and r["seed"] == 0}
-    s1 = {r["arch_id"]: r["val_acc"] for r in rows if r["epochs"] == epochs and r["seed"] == 1}
-    return rank_agreement(s0, s1, n_resamples)
+    could rank at this budget.  None while fewer than 3 architectures have both seeds."""
+    s = per_seed(rows, epochs)
+    s0, s1 = s.get(0, {}), s.get(1, {})
+    return rank_agreement(s0, s1, n_resamples) if len(set(s0) & set(s1)) >= 3 else None
+
+
+def per_seed(rows: list[dict], epochs: int, key: str = "val_acc") -> dict[int, dict[str, float]]:
+    """``key`` of every architecture, per seed, at ``epochs``: {seed: {arch_id: value}}."""
+    out: dict[int, dict[str, float]] = {}
+    for r in rows:
+        if r["epochs"] == epochs:
+            out.setdefault(r["seed"], {})[r["arch_id"]] = r[key]
+    return out
 
 
 # ----------------------------------------------------------------------------- the report
@@ -281,6 +296,7 @@ def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: in
         raise ValueError(f"{record_dir}/groundtruth.csv has {len(truth)} architectures at {epochs} epochs; "
                          "train the set first (python -m vggdarts groundtruth ...)")
     masks = {aid: derive.load_mask(record_dir / "masks" / f"{aid}.json")[0] for aid in truth}
+    figure3_truth = {a: v for a, v in truth.items() if in_figure3_space(masks[a])}
     runs: dict[str, dict] = {}
     for run in map(Path, search_runs):
         relaxation = read_json(run, "config.json").get("relaxation", "softmax")
@@ -290,7 +306,9 @@ def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: in
         if (run / "supernet.pt").exists() or (run / "checkpoint.pt").exists():
             scores["one-shot"] = oneshot_scores(run, masks, val_images, device, record_dir / "oneshot")
         runs[str(run)] = {"scores": scores,
-                          "agreement": {k: rank_agreement(v, truth, n_resamples) for k, v in scores.items()}}
+                          "agreement": {k: rank_agreement(v, truth, n_resamples) for k, v in scores.items()},
+                          "agreement_figure3": {k: rank_agreement(v, figure3_truth, n_resamples)
+                                                for k, v in scores.items()}}
     picks = {}
     for r in rows:
         for origin in r["origin"].split("+"):
@@ -298,9 +316,10 @@ def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: in
                 picks[origin] = {"arch_id": r["arch_id"], **pick_standing(r["arch_id"], truth)}
     fidelity = mean_accuracy(rows, fidelity_epochs)
     return {"epochs": epochs, "truth": truth, "test": mean_accuracy(rows, epochs, "test_acc"), "runs": runs,
-            "ceiling": seed_noise_ceiling(rows, epochs, n_resamples) if len(truth) >= 3 else None,
+            "ceiling": seed_noise_ceiling(rows, epochs, n_resamples),
             "chance_tau": random_tau(truth),
             "fidelity": rank_agreement(fidelity, truth, n_resamples) if len(set(fidelity) & set(truth)) >= 3 else None,
+            "fidelity_epochs": fidelity_epochs, "fidelity_truth": fidelity, "per_seed": per_seed(rows, epochs),
             "picks": picks, "n_rows": len(rows)}
 
 
@@ -310,19 +329,27 @@ def markdown(rep: dict[str, Any]) -> str:
              f"({rep['n_rows']} runs).", "",
              "| search run | score | n | Kendall tau [95% CI] | Spearman rho [95% CI] | top-5 overlap |",
              "|---|---|---|---|---|---|"]
+    lines[-2] += " tau, Figure-3 space only [95% CI] |"
+    lines[-1] += "---|"
     for run, info in rep["runs"].items():
         for score, a in info["agreement"].items():
-            lines.append(f"| {run} | {score} | {a['n']} | {a['tau']} | {a['rho']} | {a['top5_overlap']} |")
+            f3 = info["agreement_figure3"][score]
+            lines.append(f"| {run} | {score} | {a['n']} | {a['tau']} | {a['rho']} | {a['top5_overlap']} | "
+                         f"{f3['tau']} (n = {f3['n']}) |")
     chance = rep["chance_tau"]
     lines.append(f"| (chance) | random score | {len(rep['truth'])} | {chance.mean():+.2f} "
-                 f"[{np.percentile(chance, 2.5):+.2f}, {np.percentile(chance, 97.5):+.2f}] | | |")
+                 f"[{np.percentile(chance, 2.5):+.2f}, {np.percentile(chance, 97.5):+.2f}] | | | |")
     if rep["ceiling"] is not None:
         lines.append(f"| (noise ceiling) | seed 0 vs seed 1 | {rep['ceiling']['n']} | {rep['ceiling']['tau']} | "
-                     f"{rep['ceiling']['rho']} | {rep['ceiling']['top5_overlap']} |")
+                     f"{rep['ceiling']['rho']} | {rep['ceiling']['top5_overlap']} | |")
     if rep["fidelity"] is not None:
-        lines.append(f"| (fidelity) | 20 vs {rep['epochs']} epochs | {rep['fidelity']['n']} | {rep['fidelity']['tau']} | "
-                     f"{rep['fidelity']['rho']} | {rep['fidelity']['top5_overlap']} |")
-    lines += ["", "| pick | architecture | percentile in the set | regret (val acc points) |", "|---|---|---|---|"]
+        f = rep["fidelity"]
+        lines.append(f"| (fidelity) | {rep['fidelity_epochs']} vs {rep['epochs']} epochs | {f['n']} | {f['tau']} | "
+                     f"{f['rho']} | {f['top5_overlap']} | |")
+    lines += ["", "| pick | architecture | val acc % | percentile in the set | regret (val acc points) | test acc % |",
+              "|---|---|---|---|---|---|"]
     for origin, p in sorted(rep["picks"].items()):
-        lines.append(f"| {origin} | {p['arch_id']} | {p['percentile']:.0f} | {p['regret']:.2f} |")
+        a = p["arch_id"]
+        lines.append(f"| {origin} | {a} | {rep['truth'][a]:.2f} | {p['percentile']:.0f} | {p['regret']:.2f} | "
+                     f"{rep['test'][a]:.2f} |")
     return "\n".join(lines)

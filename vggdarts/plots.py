@@ -275,22 +275,93 @@ def tables_side_by_side(tables: Sequence[np.ndarray], titles: Sequence[str], sca
     return fig
 
 
-def score_scatter(panels, truth: dict, ylabel: str) -> Figure:
-    """``panels``: (title, {arch: score}, agreement) triples; each a scatter of score vs truth, with Kendall
-    tau and its 95% bootstrap CI in the title."""
+def paired_scatter(panels: Sequence[dict]) -> Figure:
+    """One scatter per panel of ``x`` against ``y`` (both {arch: value}, over the archs both have), Kendall tau
+    and its 95% bootstrap CI in the title.  Panel keys: title, x, y, agreement, xlabel, ylabel, and optionally
+    ``marked`` ({arch: label}: drawn in red and labelled) and ``diagonal`` (draw y = x)."""
     cols = min(3, max(1, len(panels)))
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
-    for ax, (title, score, agreement) in zip(axes.flat, panels):
-        ids = sorted(set(score) & set(truth))
-        ax.scatter([score[a] for a in ids], [truth[a] for a in ids], s=18, alpha=0.8)
-        ax.set_title(f"{title}\ntau {agreement['tau']}", fontsize=8.5)
-        ax.set_xlabel("score")
+    for ax, p in zip(axes.flat, panels):
+        ids = sorted(set(p["x"]) & set(p["y"]))
+        ax.scatter([p["x"][a] for a in ids], [p["y"][a] for a in ids], s=18, alpha=0.75)
+        for a, label in p.get("marked", {}).items():
+            if a in p["x"] and a in p["y"]:
+                ax.scatter(p["x"][a], p["y"][a], s=30, color="tab:red", zorder=3)
+                ax.annotate(label, (p["x"][a], p["y"][a]), fontsize=6.5, xytext=(3, 3), textcoords="offset points")
+        if p.get("diagonal") and ids:
+            lo = min(min(p["x"][a], p["y"][a]) for a in ids)
+            hi = max(max(p["x"][a], p["y"][a]) for a in ids)
+            ax.plot([lo, hi], [lo, hi], color="grey", linewidth=0.8, linestyle="--")
+        ax.set_title(f"{p['title']}\nKendall tau {p['agreement']['tau']} (n = {p['agreement']['n']})", fontsize=8.5)
+        ax.set_xlabel(p["xlabel"], fontsize=8)
+        ax.set_ylabel(p["ylabel"], fontsize=8)
         ax.grid(alpha=0.3)
-    for ax in axes[:, 0]:
-        ax.set_ylabel(ylabel, fontsize=8)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def tau_intervals(rows: Sequence[tuple[str, dict]], chance: tuple[float, float], ceiling=None,
+                  title: str = "") -> Figure:
+    """Each (label, {series: Interval}) as points with their 95% CIs (one colour per series, side by side),
+    against the chance band (the central 95% of a random score's tau) and the noise ceiling (the seed-vs-seed
+    tau and its CI)."""
+    fig, ax = plt.subplots(figsize=(7.4, 0.32 * len(rows) + 1.6))
+    y = np.arange(len(rows))[::-1]
+    ax.axvspan(*chance, color="grey", alpha=0.25, label="chance (random score, central 95%)")
+    if ceiling is not None:
+        ax.axvspan(ceiling.low, ceiling.high, color="tab:green", alpha=0.15, label="noise ceiling (seed 0 vs 1, 95% CI)")
+        ax.axvline(ceiling.estimate, color="tab:green", linewidth=1)
+    series = list(dict.fromkeys(name for _, ivs in rows for name in ivs))
+    for k, name in enumerate(series):
+        shift = 0.18 * (k - (len(series) - 1) / 2)
+        points = [(yk - shift, ivs[name]) for yk, (_, ivs) in zip(y, rows) if name in ivs]
+        ax.errorbar([iv.estimate for _, iv in points], [yk for yk, _ in points],
+                    xerr=[[iv.estimate - iv.low for _, iv in points], [iv.high - iv.estimate for _, iv in points]],
+                    fmt="o", markersize=4, color=f"C{k}", capsize=2, label=name)
+    ax.set_yticks(y)
+    ax.set_yticklabels([label for label, _ in rows], fontsize=7.5)
+    ax.axvline(0, color="black", linewidth=0.6)
+    ax.set_xlim(-1, 1)
+    ax.set_xlabel("Kendall tau with the stand-alone mean val accuracy (95% bootstrap CI)")
+    ax.set_title(title, fontsize=9.5)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.62 / (0.32 * len(rows) + 1.6) - 0.12), ncol=2,
+              frameon=False)
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    return fig
+
+
+def set_ranking(per_seed: dict, marked: dict[str, str], ylabel: str, title: str = "") -> Figure:
+    """Every architecture of the set, sorted by its mean over seeds (dot), each seed's value (ticks, joined),
+    the ``marked`` ones ({arch: label}: baselines, picks) in red, numbered, with a key beside the axes."""
+    means: dict[str, list[float]] = {}
+    for values in per_seed.values():
+        for a, v in values.items():
+            means.setdefault(a, []).append(v)
+    order = sorted(means, key=lambda a: np.mean(means[a]))
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.17 * len(order) + 2), 4.4))
+    for x, a in enumerate(order):
+        color = "tab:red" if a in marked else "tab:blue"
+        ax.plot([x, x], [min(means[a]), max(means[a])], color=color, linewidth=1, alpha=0.6)
+        ax.scatter([x] * len(means[a]), means[a], marker="_", s=30, color=color)
+        ax.scatter(x, np.mean(means[a]), s=16, color=color, zorder=3)
+    key = {a: k + 1 for k, a in enumerate(a for a in reversed(order) if a in marked)}
+    for x, a in enumerate(order):
+        if a in key:
+            ax.annotate(str(key[a]), (x, max(means[a])), fontsize=7, xytext=(0, 3), textcoords="offset points",
+                        ha="center", va="bottom", color="tab:red")
+    ax.text(0.0, -0.32, "\n".join(f"{k}  {a}: {marked[a]}" for a, k in key.items()), transform=ax.transAxes,
+            fontsize=6.5, va="top", ha="left", family="monospace")
+    ax.set_xticks(range(len(order)))
+    ax.set_xticklabels(order, rotation=90, fontsize=5.5)
+    ax.set_xlabel("architecture (sorted by the mean over seeds)")
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.margins(y=0.25)
+    ax.set_title(title, fontsize=9.5)
+    ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     return fig
 
