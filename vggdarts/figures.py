@@ -167,13 +167,17 @@ def tables_figure(run_dirs, out_dir: str | Path | None = None, name: str = "rela
 
 
 def ground_truth_figures(rep: dict, out_dir: str | Path = "figures", show: bool = False) -> list[Path]:
-    """The ground-truth report's figures: every (score, search run) against the stand-alone truth
-    (ground_truth_scores), all taus with CIs against chance and the noise ceiling (ground_truth_tau), the seed
-    and budget agreement of the truth itself (ground_truth_ceiling), and the set ranked, picks marked
-    (ground_truth_set)."""
+    """The ground-truth report's figures: every (score, search run) against the stand-alone truth, the
+    architectures outside the Figure-3 space in red (ground_truth_scores), all taus with CIs against chance
+    and the noise ceiling (ground_truth_tau), the seed and budget agreement of the truth itself
+    (ground_truth_ceiling), and the set ranked, picks marked (ground_truth_set)."""
     truth_label = f"stand-alone mean val acc (%), {rep['epochs']} ep"
+    marked: dict[str, list[str]] = {}
+    for origin, p in sorted(rep["picks"].items()):
+        marked.setdefault(p["arch_id"], []).append(origin)
+    outside = {a: min(marked.get(a, [a]), key=len) for a in rep["outside_figure3"]}  # none, all, threshold picks
     panels = [{"title": f"{Path(run).name}: {score}", "x": values, "y": rep["truth"], "xlabel": f"{score} score",
-               "ylabel": truth_label, "agreement": info["agreement"][score]}
+               "ylabel": truth_label, "agreement": info["agreement"][score], "marked": outside}
               for run, info in rep["runs"].items() for score, values in info["scores"].items()]
     paths = _finish(plots.paired_scatter(panels), out_dir, "ground_truth_scores", show)
 
@@ -200,9 +204,6 @@ def ground_truth_figures(rep: dict, out_dir: str | Path = "figures", show: bool 
     if truth_panels:
         paths += _finish(plots.paired_scatter(truth_panels), out_dir, "ground_truth_ceiling", show)
 
-    marked: dict[str, list[str]] = {}
-    for origin, p in sorted(rep["picks"].items()):
-        marked.setdefault(p["arch_id"], []).append(origin)
     fig = plots.set_ranking(seeds, {a: ", ".join(o) for a, o in marked.items()}, f"val acc (%), {rep['epochs']} ep",
                             f"The set: {len(rep['truth'])} architectures trained stand-alone (dot: mean over seeds; "
                             "red: baselines and methods' picks)")

@@ -320,7 +320,7 @@ def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: in
             "chance_tau": random_tau(truth),
             "fidelity": rank_agreement(fidelity, truth, n_resamples) if len(set(fidelity) & set(truth)) >= 3 else None,
             "fidelity_epochs": fidelity_epochs, "fidelity_truth": fidelity, "per_seed": per_seed(rows, epochs),
-            "picks": picks, "n_rows": len(rows)}
+            "picks": picks, "outside_figure3": sorted(set(truth) - set(figure3_truth)), "n_rows": len(rows)}
 
 
 def markdown(rep: dict[str, Any]) -> str:

@@ -326,9 +326,8 @@ def tau_intervals(rows: Sequence[tuple[str, dict]], chance: tuple[float, float],
     ax.axvline(0, color="black", linewidth=0.6)
     ax.set_xlim(-1, 1)
     ax.set_xlabel("Kendall tau with the stand-alone mean val accuracy (95% bootstrap CI)")
-    ax.set_title(title, fontsize=9.5)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.62 / (0.32 * len(rows) + 1.6) - 0.12), ncol=2,
-              frameon=False)
+    ax.set_title(title, fontsize=9.5, pad=30)
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return fig
