@@ -168,3 +168,15 @@ def test_report_ranks_within_the_figure3_space_apart_from_the_whole_set(tmp_path
     assert not gt.in_figure3_space(CAND)
     text = gt.markdown(rep)
     assert "Figure-3 space only" in text and "+1.00" in text and "(n = 3)" in text
+    assert rep["ceiling_for_mean"].estimate == pytest.approx(1.0) and "a perfect score vs the mean of 2 seeds" in text
+
+
+def test_the_ceiling_for_a_mean_of_seeds_follows_its_model():
+    from vggdarts.stats import Interval, ceiling_for_mean
+
+    third = ceiling_for_mean(Interval(1 / 3, 0.0, 1.0), 2)  # r = sin(pi/6) = 0.5; reliability 2/3
+    assert third.estimate == pytest.approx(2 / np.pi * np.arcsin(np.sqrt(2 / 3)))
+    assert (third.low, third.high) == (0.0, pytest.approx(1.0))
+    assert ceiling_for_mean(Interval(0.4, 0.4, 0.4), 1).estimate == pytest.approx(2 / np.pi * np.arcsin(
+        np.sqrt(np.sin(np.pi * 0.2))))  # one seed: a perfect score vs one noisy seed
+    assert ceiling_for_mean(Interval(0.4, 0.4, 0.4), 3).estimate > ceiling_for_mean(Interval(0.4, 0.4, 0.4), 2).estimate

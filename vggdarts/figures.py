@@ -187,7 +187,7 @@ def ground_truth_figures(rep: dict, out_dir: str | Path = "figures", show: bool 
                                                 info["agreement_figure3"][score]["tau"]})
             for run, info in rep["runs"].items() for score, a in info["agreement"].items()]
     fig = plots.tau_intervals(rows, (float(np.percentile(chance, 2.5)), float(np.percentile(chance, 97.5))),
-                              rep["ceiling"]["tau"] if rep["ceiling"] else None,
+                              rep["ceiling_for_mean"], rep["ceiling"]["tau"].estimate if rep["ceiling"] else None,
                               f"How well each score ranks {len(rep['truth'])} stand-alone trained architectures")
     paths += _finish(fig, out_dir, "ground_truth_tau", show)
 

@@ -27,7 +27,7 @@ from .files import atomic_write_text, file_lock
 from .jobs import Job
 from .relaxations import Relaxation
 from .rundir import git_commit, read_json
-from .stats import bootstrap_interval, kendall_tau, spearman_rho
+from .stats import bootstrap_interval, ceiling_for_mean, kendall_tau, spearman_rho
 from .supernet import N_BLOCKS, candidate_mask
 
 CANDIDATES = candidate_mask().numpy()
@@ -315,8 +315,11 @@ def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: in
             if not origin.startswith("sample") and r["arch_id"] in truth:
                 picks[origin] = {"arch_id": r["arch_id"], **pick_standing(r["arch_id"], truth)}
     fidelity = mean_accuracy(rows, fidelity_epochs)
+    ceiling = seed_noise_ceiling(rows, epochs, n_resamples)
+    n_seeds = len(per_seed(rows, epochs))
     return {"epochs": epochs, "truth": truth, "test": mean_accuracy(rows, epochs, "test_acc"), "runs": runs,
-            "ceiling": seed_noise_ceiling(rows, epochs, n_resamples),
+            "ceiling": ceiling, "n_seeds": n_seeds,
+            "ceiling_for_mean": ceiling_for_mean(ceiling["tau"], n_seeds) if ceiling else None,
             "chance_tau": random_tau(truth),
             "fidelity": rank_agreement(fidelity, truth, n_resamples) if len(set(fidelity) & set(truth)) >= 3 else None,
             "fidelity_epochs": fidelity_epochs, "fidelity_truth": fidelity, "per_seed": per_seed(rows, epochs),
@@ -342,6 +345,8 @@ def markdown(rep: dict[str, Any]) -> str:
     if rep["ceiling"] is not None:
         lines.append(f"| (noise ceiling) | seed 0 vs seed 1 | {rep['ceiling']['n']} | {rep['ceiling']['tau']} | "
                      f"{rep['ceiling']['rho']} | {rep['ceiling']['top5_overlap']} | |")
+        lines.append(f"| (ceiling for the mean) | a perfect score vs the mean of {rep['n_seeds']} seeds (model) | "
+                     f"{rep['ceiling']['n']} | {rep['ceiling_for_mean']} | | | |")
     if rep["fidelity"] is not None:
         f = rep["fidelity"]
         lines.append(f"| (fidelity) | {rep['fidelity_epochs']} vs {rep['epochs']} epochs | {f['n']} | {f['tau']} | "

@@ -303,17 +303,20 @@ def paired_scatter(panels: Sequence[dict]) -> Figure:
     return fig
 
 
-def tau_intervals(rows: Sequence[tuple[str, dict]], chance: tuple[float, float], ceiling=None,
+def tau_intervals(rows: Sequence[tuple[str, dict]], chance: tuple[float, float], ceiling=None, seed_tau=None,
                   title: str = "") -> Figure:
     """Each (label, {series: Interval}) as points with their 95% CIs (one colour per series, side by side),
-    against the chance band (the central 95% of a random score's tau) and the noise ceiling (the seed-vs-seed
-    tau and its CI)."""
+    against the chance band (the central 95% of a random score's tau), the ceiling (an Interval: what a perfect
+    score could reach against the truth) and the measured seed-vs-seed tau (a dashed line)."""
     fig, ax = plt.subplots(figsize=(7.4, 0.32 * len(rows) + 1.6))
     y = np.arange(len(rows))[::-1]
     ax.axvspan(*chance, color="grey", alpha=0.25, label="chance (random score, central 95%)")
     if ceiling is not None:
-        ax.axvspan(ceiling.low, ceiling.high, color="tab:green", alpha=0.15, label="noise ceiling (seed 0 vs 1, 95% CI)")
+        ax.axvspan(ceiling.low, ceiling.high, color="tab:green", alpha=0.15,
+                   label="ceiling: a perfect score vs the seed mean (model, 95% CI)")
         ax.axvline(ceiling.estimate, color="tab:green", linewidth=1)
+    if seed_tau is not None:
+        ax.axvline(seed_tau, color="tab:green", linewidth=1, linestyle="--", label="seed 0 vs seed 1 (measured)")
     series = list(dict.fromkeys(name for _, ivs in rows for name in ivs))
     for k, name in enumerate(series):
         shift = 0.18 * (k - (len(series) - 1) / 2)
@@ -326,7 +329,7 @@ def tau_intervals(rows: Sequence[tuple[str, dict]], chance: tuple[float, float],
     ax.axvline(0, color="black", linewidth=0.6)
     ax.set_xlim(-1, 1)
     ax.set_xlabel("Kendall tau with the stand-alone mean val accuracy (95% bootstrap CI)")
-    ax.set_title(title, fontsize=9.5, pad=30)
+    ax.set_title(title, fontsize=9.5, pad=46)
     ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()

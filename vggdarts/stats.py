@@ -50,3 +50,16 @@ def bootstrap_interval(statistic, x, y, confidence: float = 0.95, n_resamples: i
                              random_state=np.random.default_rng(seed))
     ci = result.confidence_interval
     return Interval(float(statistic(x, y)), float(ci.low), float(ci.high))
+
+
+def ceiling_for_mean(seed_tau: Interval, k: int) -> Interval:
+    """How well a *perfect* score could rank against the mean of ``k`` seeds, given the Kendall tau between two
+    single seeds (a model, not a measurement): each seed = quality + independent noise, jointly normal.  Then
+    Pearson r = sin(pi tau / 2) (Greiner), the mean of k seeds has reliability k r / (1 + (k - 1) r)
+    (Spearman-Brown), its correlation with the quality is the square root of that, and back to tau with
+    2 asin(.) / pi.  Applied to the estimate and to both ends of the interval (the map is monotone)."""
+    def one(tau: float) -> float:
+        r = max(0.0, math.sin(math.pi * tau / 2))
+        return 2 / math.pi * math.asin(math.sqrt(k * r / (1 + (k - 1) * r)))
+
+    return Interval(one(seed_tau.estimate), one(seed_tau.low), one(seed_tau.high))
