@@ -338,25 +338,26 @@ def tau_intervals(rows: Sequence[tuple[str, dict]], chance: tuple[float, float],
 
 def set_ranking(per_seed: dict, marked: dict[str, str], ylabel: str, title: str = "") -> Figure:
     """Every architecture of the set, sorted by its mean over seeds (dot), each seed's value (ticks, joined),
-    the ``marked`` ones ({arch: label}: baselines, picks) in red, numbered, with a key beside the axes."""
+    the ``marked`` ones ({arch: label}: baselines, picks) in red, numbered, with a key below the axes."""
     means: dict[str, list[float]] = {}
     for values in per_seed.values():
         for a, v in values.items():
             means.setdefault(a, []).append(v)
     order = sorted(means, key=lambda a: np.mean(means[a]))
-    fig, ax = plt.subplots(figsize=(max(7.0, 0.17 * len(order) + 2), 4.4))
+    key = {a: k + 1 for k, a in enumerate(a for a in reversed(order) if a in marked)}
+    fig, (ax, key_ax) = plt.subplots(2, 1, figsize=(max(7.0, 0.17 * len(order) + 2), 5.4 + 0.12 * len(key)),
+                                     gridspec_kw={"height_ratios": [4.2, 0.5 + 0.12 * len(key)]})
     for x, a in enumerate(order):
         color = "tab:red" if a in marked else "tab:blue"
         ax.plot([x, x], [min(means[a]), max(means[a])], color=color, linewidth=1, alpha=0.6)
         ax.scatter([x] * len(means[a]), means[a], marker="_", s=30, color=color)
         ax.scatter(x, np.mean(means[a]), s=16, color=color, zorder=3)
-    key = {a: k + 1 for k, a in enumerate(a for a in reversed(order) if a in marked)}
-    for x, a in enumerate(order):
         if a in key:
             ax.annotate(str(key[a]), (x, max(means[a])), fontsize=7, xytext=(0, 3), textcoords="offset points",
                         ha="center", va="bottom", color="tab:red")
-    ax.text(0.0, -0.32, "\n".join(f"{k}  {a}: {marked[a]}" for a, k in key.items()), transform=ax.transAxes,
-            fontsize=6.5, va="top", ha="left", family="monospace")
+    key_ax.axis("off")
+    key_ax.text(0.0, 1.0, "\n".join(f"{k:>2}  {a}: {marked[a]}" for a, k in key.items()), transform=key_ax.transAxes,
+                fontsize=6.5, va="top", ha="left", family="monospace")
     ax.set_xticks(range(len(order)))
     ax.set_xticklabels(order, rotation=90, fontsize=5.5)
     ax.set_xlabel("architecture (sorted by the mean over seeds)")
