@@ -266,11 +266,10 @@ def pick_standing(pick: str, truth: dict[str, float]) -> dict[str, float]:
     return {"percentile": float(100.0 * (values <= own).mean()), "regret": float(values.max() - own)}
 
 
-def seed_noise_ceiling(rows: list[dict], epochs: int, n_resamples: int = 2000) -> dict:
-    """Kendall tau between the seed-0 and seed-1 stand-alone accuracies (bootstrap CI): how well any method
-    could rank at this budget.  None while fewer than 3 architectures have both seeds."""
-    s = per_seed(rows, epochs)
-    s0, s1 = s.get(0, {}), s.get(1, {})
+def seed_noise_ceiling(seeds: dict[int, dict[str, float]], n_resamples: int = 2000) -> dict | None:
+    """Kendall tau between the seed-0 and seed-1 stand-alone accuracies (``seeds``: :func:`per_seed`, bootstrap
+    CI): how well any method could rank at this budget.  None while fewer than 3 architectures have both."""
+    s0, s1 = seeds.get(0, {}), seeds.get(1, {})
     return rank_agreement(s0, s1, n_resamples) if len(set(s0) & set(s1)) >= 3 else None
 
 
@@ -315,14 +314,14 @@ def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: in
             if not origin.startswith("sample") and r["arch_id"] in truth:
                 picks[origin] = {"arch_id": r["arch_id"], **pick_standing(r["arch_id"], truth)}
     fidelity = mean_accuracy(rows, fidelity_epochs)
-    ceiling = seed_noise_ceiling(rows, epochs, n_resamples)
-    n_seeds = len(per_seed(rows, epochs))
+    seeds = per_seed(rows, epochs)
+    ceiling = seed_noise_ceiling(seeds, n_resamples)
     return {"epochs": epochs, "truth": truth, "test": mean_accuracy(rows, epochs, "test_acc"), "runs": runs,
-            "ceiling": ceiling, "n_seeds": n_seeds,
-            "ceiling_for_mean": ceiling_for_mean(ceiling["tau"], n_seeds) if ceiling else None,
+            "ceiling": ceiling, "n_seeds": len(seeds),
+            "ceiling_for_mean": ceiling_for_mean(ceiling["tau"], len(seeds)) if ceiling else None,
             "chance_tau": random_tau(truth),
             "fidelity": rank_agreement(fidelity, truth, n_resamples) if len(set(fidelity) & set(truth)) >= 3 else None,
-            "fidelity_epochs": fidelity_epochs, "fidelity_truth": fidelity, "per_seed": per_seed(rows, epochs),
+            "fidelity_epochs": fidelity_epochs, "fidelity_truth": fidelity, "per_seed": seeds,
             "picks": picks, "outside_figure3": sorted(set(truth) - set(figure3_truth)), "n_rows": len(rows)}
 
 
@@ -330,10 +329,8 @@ def markdown(rep: dict[str, Any]) -> str:
     """The tau/rho table (each score x each search run, 95% bootstrap CIs), noise ceiling, chance, fidelity."""
     lines = [f"Stand-alone truth: mean val accuracy of {len(rep['truth'])} architectures at {rep['epochs']} epochs "
              f"({rep['n_rows']} runs).", "",
-             "| search run | score | n | Kendall tau [95% CI] | Spearman rho [95% CI] | top-5 overlap |",
-             "|---|---|---|---|---|---|"]
-    lines[-2] += " tau, Figure-3 space only [95% CI] |"
-    lines[-1] += "---|"
+             "| search run | score | n | Kendall tau [95% CI] | Spearman rho [95% CI] | top-5 overlap "
+             "| tau, Figure-3 space only [95% CI] |", "|---|---|---|---|---|---|---|"]
     for run, info in rep["runs"].items():
         for score, a in info["agreement"].items():
             f3 = info["agreement_figure3"][score]
