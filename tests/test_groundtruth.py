@@ -180,3 +180,22 @@ def test_the_ceiling_for_a_mean_of_seeds_follows_its_model():
     assert ceiling_for_mean(Interval(0.4, 0.4, 0.4), 1).estimate == pytest.approx(2 / np.pi * np.arcsin(
         np.sqrt(np.sin(np.pi * 0.2))))  # one seed: a perfect score vs one noisy seed
     assert ceiling_for_mean(Interval(0.4, 0.4, 0.4), 3).estimate > ceiling_for_mean(Interval(0.4, 0.4, 0.4), 2).estimate
+
+
+def test_the_fidelity_check_ranks_the_longer_budget_against_the_short_one(tmp_path):
+    masks = [gt.figure3_mask(i) for i in range(4)]
+    truth = {f"f{i}": (m, 80.0 - 2 * i) for i, m in enumerate(masks)}  # 8 epochs: f0 > f1 > f2 > f3
+    rec, run = _hand_made_study(tmp_path, truth, np.where(CAND, 0.1, 0.0))
+    assert gt.report(rec, [run], 8, n_resamples=50)["fidelity_same_seed"] is None  # no 20-epoch rows yet
+    rows = gt.read_records(rec / "groundtruth.csv")
+    longer = {"f0": 85.0, "f1": 86.0, "f2": 84.0, "f3": 83.0}  # 20 epochs, seed 0: f0 and f1 swap
+    seed0 = {r["arch_id"]: r for r in rows if r["seed"] == 0}
+    rows += [{**seed0[a], "epochs": 20, "val_acc": v} for a, v in longer.items()]
+    gt.write_records(rec / "groundtruth.csv", rows)
+    rep = gt.report(rec, [run], 8, fidelity_epochs=20, n_resamples=50)
+    assert rep["fidelity_truth"] == longer and rep["truth"]["f0"] == pytest.approx(80.05)  # the mean of 2 seeds
+    assert rep["fidelity"]["tau"].estimate == pytest.approx(4 / 6)  # one discordant pair of six
+    same = rep["fidelity_same_seed"]
+    assert same["seed"] == 0 and same["n"] == 4 and same["tau"].estimate == pytest.approx(4 / 6)
+    text = gt.markdown(rep)
+    assert "| (fidelity) | 20 vs 8 epochs | 4 | +0.67" in text and "20 vs 8 epochs, both seed 0 | 4 | +0.67" in text

@@ -315,12 +315,16 @@ def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: in
                 picks[origin] = {"arch_id": r["arch_id"], **pick_standing(r["arch_id"], truth)}
     fidelity = mean_accuracy(rows, fidelity_epochs)
     seeds = per_seed(rows, epochs)
+    fidelity_seeds = per_seed(rows, fidelity_epochs)
+    same = min(set(fidelity_seeds) & set(seeds), default=None)  # the longer budget against the same seed's short one
     ceiling = seed_noise_ceiling(seeds, n_resamples)
     return {"epochs": epochs, "truth": truth, "test": mean_accuracy(rows, epochs, "test_acc"), "runs": runs,
             "ceiling": ceiling, "n_seeds": len(seeds),
             "ceiling_for_mean": ceiling_for_mean(ceiling["tau"], len(seeds)) if ceiling else None,
             "chance_tau": random_tau(truth),
             "fidelity": rank_agreement(fidelity, truth, n_resamples) if len(set(fidelity) & set(truth)) >= 3 else None,
+            "fidelity_same_seed": None if same is None or len(set(fidelity_seeds[same]) & set(seeds[same])) < 3 else
+            {"seed": same, **rank_agreement(fidelity_seeds[same], seeds[same], n_resamples)},
             "fidelity_epochs": fidelity_epochs, "fidelity_truth": fidelity, "per_seed": seeds,
             "picks": picks, "outside_figure3": sorted(set(truth) - set(figure3_truth)), "n_rows": len(rows)}
 
@@ -348,6 +352,10 @@ def markdown(rep: dict[str, Any]) -> str:
         f = rep["fidelity"]
         lines.append(f"| (fidelity) | {rep['fidelity_epochs']} vs {rep['epochs']} epochs | {f['n']} | {f['tau']} | "
                      f"{f['rho']} | {f['top5_overlap']} | |")
+    if rep["fidelity_same_seed"] is not None:
+        f = rep["fidelity_same_seed"]
+        lines.append(f"| (fidelity, one seed) | {rep['fidelity_epochs']} vs {rep['epochs']} epochs, both seed "
+                     f"{f['seed']} | {f['n']} | {f['tau']} | {f['rho']} | {f['top5_overlap']} | |")
     lines += ["", "| pick | architecture | val acc % | percentile in the set | regret (val acc points) | test acc % |",
               "|---|---|---|---|---|---|"]
     for origin, p in sorted(rep["picks"].items()):
