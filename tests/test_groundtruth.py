@@ -198,4 +198,5 @@ def test_the_fidelity_check_ranks_the_longer_budget_against_the_short_one(tmp_pa
     same = rep["fidelity_same_seed"]
     assert same["seed"] == 0 and same["n"] == 4 and same["tau"].estimate == pytest.approx(4 / 6)
     text = gt.markdown(rep)
+    assert "4 architectures at 8 epochs (8 runs)" in text  # the 20-epoch rows are not counted in the truth
     assert "| (fidelity) | 20 vs 8 epochs | 4 | +0.67" in text and "20 vs 8 epochs, both seed 0 | 4 | +0.67" in text

@@ -326,7 +326,8 @@ def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: in
             "fidelity_same_seed": None if same is None or len(set(fidelity_seeds[same]) & set(seeds[same])) < 3 else
             {"seed": same, **rank_agreement(fidelity_seeds[same], seeds[same], n_resamples)},
             "fidelity_epochs": fidelity_epochs, "fidelity_truth": fidelity, "per_seed": seeds,
-            "picks": picks, "outside_figure3": sorted(set(truth) - set(figure3_truth)), "n_rows": len(rows)}
+            "picks": picks, "outside_figure3": sorted(set(truth) - set(figure3_truth)),
+            "n_rows": sum(r["epochs"] == epochs for r in rows)}
 
 
 def markdown(rep: dict[str, Any]) -> str:
