@@ -252,6 +252,11 @@ def rank_agreement(score: dict[str, float], truth: dict[str, float], n_resamples
             f"top{top}_overlap": len(best(score) & best(truth))}
 
 
+def agreement_if_shared(score: dict[str, float], truth: dict[str, float], n_resamples: int = 2000) -> dict | None:
+    """:func:`rank_agreement`, or None while the two share fewer than 3 architectures (no ranking to compare)."""
+    return rank_agreement(score, truth, n_resamples) if len(set(score) & set(truth)) >= 3 else None
+
+
 def random_tau(truth: dict[str, float], draws: int = 1000, seed: int = 0) -> np.ndarray:
     """Kendall tau of ``draws`` random scores against the truth: the chance distribution."""
     rng = np.random.default_rng(seed)
@@ -269,8 +274,7 @@ def pick_standing(pick: str, truth: dict[str, float]) -> dict[str, float]:
 def seed_noise_ceiling(seeds: dict[int, dict[str, float]], n_resamples: int = 2000) -> dict | None:
     """Kendall tau between the seed-0 and seed-1 stand-alone accuracies (``seeds``: :func:`per_seed`, bootstrap
     CI): how well any method could rank at this budget.  None while fewer than 3 architectures have both."""
-    s0, s1 = seeds.get(0, {}), seeds.get(1, {})
-    return rank_agreement(s0, s1, n_resamples) if len(set(s0) & set(s1)) >= 3 else None
+    return agreement_if_shared(seeds.get(0, {}), seeds.get(1, {}), n_resamples)
 
 
 def per_seed(rows: list[dict], epochs: int, key: str = "val_acc") -> dict[int, dict[str, float]]:
@@ -317,14 +321,14 @@ def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: in
     seeds = per_seed(rows, epochs)
     fidelity_seeds = per_seed(rows, fidelity_epochs)
     same = min(set(fidelity_seeds) & set(seeds), default=None)  # the longer budget against the same seed's short one
+    same_seed = None if same is None else agreement_if_shared(fidelity_seeds[same], seeds[same], n_resamples)
     ceiling = seed_noise_ceiling(seeds, n_resamples)
     return {"epochs": epochs, "truth": truth, "test": mean_accuracy(rows, epochs, "test_acc"), "runs": runs,
             "ceiling": ceiling, "n_seeds": len(seeds),
             "ceiling_for_mean": ceiling_for_mean(ceiling["tau"], len(seeds)) if ceiling else None,
             "chance_tau": random_tau(truth),
-            "fidelity": rank_agreement(fidelity, truth, n_resamples) if len(set(fidelity) & set(truth)) >= 3 else None,
-            "fidelity_same_seed": None if same is None or len(set(fidelity_seeds[same]) & set(seeds[same])) < 3 else
-            {"seed": same, **rank_agreement(fidelity_seeds[same], seeds[same], n_resamples)},
+            "fidelity": agreement_if_shared(fidelity, truth, n_resamples),
+            "fidelity_same_seed": same_seed and {"seed": same, **same_seed},
             "fidelity_epochs": fidelity_epochs, "fidelity_truth": fidelity, "per_seed": seeds,
             "picks": picks, "outside_figure3": sorted(set(truth) - set(figure3_truth)),
             "n_rows": sum(r["epochs"] == epochs for r in rows)}
