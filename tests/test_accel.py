@@ -62,31 +62,38 @@ def _search_step_setup(precision: str, seed: int = 0):
     return model, config, w_opt, a_opt, x, data.train_y
 
 
+BF16_UNIT_ROUNDOFF = 2.0 ** -8  # bf16 keeps 8 significant bits: each rounding is off by at most 2^-8, relatively
+
+
 def test_bf16_runs_the_layers_in_bf16_tracks_fp32_and_keeps_alpha_loss_and_optimiser_state_fp32():
-    losses = {}
-    for precision in ("fp32", "bf16"):
-        model, config, w_opt, a_opt, x, y = _search_step_setup(precision)
+    """At the same weights, bf16's logits differ from fp32's by no more than first-order rounding allows; then
+    both precisions learn.  Per-step losses are not compared after training starts: two runs that differ by one
+    rounding drift apart step by step (how far depends on the CPU's kernels, not on the precision's claim)."""
+    nets = {p: _search_step_setup(p) for p in ("fp32", "bf16")}  # the same seed: the same initial weights
+    x, y = nets["fp32"][4], nets["fp32"][5]
+    logits = {p: net[0](x[:64]).detach().double() for p, net in nets.items()}
+    # Rounding stages: each of the 9 layers (8 conv, 1 linear) rounds its input and its weight, and each of the
+    # 6 shortcut sums (blocks 3..8) rounds its output.  To first order the relative errors add up.
+    stages = 2 * 9 + 6
+    rel = ((logits["bf16"] - logits["fp32"]).norm() / logits["fp32"].norm()).item()
+    assert 0 < rel < stages * BF16_UNIT_ROUNDOFF, rel  # > 0: bf16 really ran
+    for precision, (model, config, w_opt, a_opt, x, y) in nets.items():
         seen = []
         model.blocks[4][0].register_forward_hook(lambda m, i, out: seen.append(out.dtype))
         meter, sampler = Meter(), Sampler(model.relaxation, 0, 0, 1)
         curve = []
-        for step in range(40):
+        for step in range(24):
             k = (step * 64) % 448
             search_iteration(model, w_opt, a_opt, config, sampler, x[k:k + 64], y[k:k + 64],
                              x[k + 64:k + 128], y[k + 64:k + 128], meter.reset())
             curve.append(meter.read()[0])
-        losses[precision] = np.array(curve)
         assert set(seen) == {torch.bfloat16 if precision == "bf16" else torch.float32}
         assert model(x[:8]).dtype == torch.float32  # logits, hence the loss, in fp32
         assert model.alpha.dtype == model.alpha.grad.dtype == torch.float32
         assert model.edge_weights().dtype == torch.float32
         states = [s for opt in (w_opt, a_opt) for st in opt.state.values() for s in st.values() if s.dim() > 0]
         assert states and all(s.dtype == torch.float32 for s in states)
-    fp32, bf16 = losses["fp32"], losses["bf16"]
-    assert fp32[-10:].mean() < 0.8 * fp32[:5].mean()  # it learns...
-    # ... and bf16 follows: per-step losses within 0.1 nats (bf16 keeps 8 bits of mantissa), same trend
-    assert np.abs(fp32 - bf16).max() < 0.1, np.abs(fp32 - bf16)
-    assert not np.array_equal(fp32, bf16)  # bf16 really ran
+        assert np.mean(curve[-8:]) < 0.8 * np.mean(curve[:4]), (precision, curve)  # it learns
 
 
 def test_compile_traces_the_network_and_matches_eager(tmp_path, monkeypatch):

@@ -33,7 +33,10 @@ from .supernet import N_BLOCKS, candidate_mask
 CANDIDATES = candidate_mask().numpy()
 CELLS = [tuple(c) for c in np.argwhere(CANDIDATES)]  # the 21 candidate (i, j) cells, 0-based
 COLUMNS = ("arch_id", "edges", "n_shortcuts", "origin", "seed", "epochs", "val_acc", "test_acc", "params", "macs",
-           "dataset", "commit")
+           "dataset", "commit", "threads", "cpu_capability")
+# Rows recorded before threads and cpu_capability were: every one came from a local pool of two 1-thread jobs on
+# a 2-core machine (the sweep's documented commands); the CPU kind was not recorded.
+LEGACY_ROW = {"threads": 1, "cpu_capability": "unknown"}
 SPACE_SIZE = math.prod(range(1, N_BLOCKS - 1))  # one source per block 3..8: 720
 
 
@@ -110,8 +113,9 @@ def read_records(csv_path: str | Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+        rows = [{**LEGACY_ROW, **{k: v for k, v in r.items() if v is not None}} for r in csv.DictReader(f)]
     for r in rows:
+        r["threads"] = int(r["threads"])
         for key in ("seed", "epochs", "n_shortcuts", "params", "macs"):
             r[key] = int(r[key])
         for key in ("val_acc", "test_acc"):
@@ -166,7 +170,8 @@ def record_finished(jobs: list[Job], results: list[dict], archs: dict[str, dict]
             rows.append({"arch_id": aid, "edges": edges(archs[aid]["mask"]), "n_shortcuts": s["n_shortcuts"],
                          "origin": "+".join(archs[aid]["origin"]), "seed": s["seed"], "epochs": s["epochs_done"],
                          "val_acc": s["final_val_acc"], "test_acc": s["test_acc"], "params": s["params"],
-                         "macs": s["macs"], "dataset": s["dataset_used"], "commit": commit})
+                         "macs": s["macs"], "dataset": s["dataset_used"], "commit": commit,
+                         "threads": s["threads"], "cpu_capability": s["cpu_capability"]})
             added += 1
         write_records(csv_path, rows)
     return added

@@ -110,7 +110,7 @@ class RunDir:
             return  # a resumed run keeps the record of how it was started
         record = {"job": self.job, **self.config.to_dict(), "dataset_used": dataset_used,
                   "vggdarts_version": __version__, "torch_version": torch.__version__,
-                  "python_version": platform.python_version(), "git_commit": git_commit(), **(extra or {})}
+                  "cpu_capability": torch.backends.cpu.get_cpu_capability(), "python_version": platform.python_version(), "git_commit": git_commit(), **(extra or {})}
         atomic_write_text(self.file("config.json"), json.dumps(record, indent=2) + "\n")
 
     # -- checkpoint

@@ -41,6 +41,13 @@ def configure_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+def machine() -> dict[str, Any]:
+    """What a run's float results depend on besides its config: the CPU kernels torch picked (its CPU
+    capability), the thread count and the torch version.  Runs are bit-identical only where all three agree."""
+    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
+            "torch_version": torch.__version__}
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -146,9 +153,12 @@ class EpochLoop:
     scheduler: Any
     history: list[dict[str, float]] = field(default_factory=list)
     elapsed: float = 0.0  # wall seconds of earlier sessions of this run
+    sessions: list[dict[str, Any]] = field(default_factory=list)  # one machine() per session, from its epoch
 
     def run_epochs(self, train_epoch: Callable[[int], tuple[float, float]], evaluate_epoch: Callable[[int], dict],
                    state: Callable[[], dict], after_epoch: Callable[[], None] = lambda: None) -> None:
+        if len(self.history) < self.config.epochs:
+            self.sessions.append({"from_epoch": len(self.history) + 1, **machine()})
         for epoch in range(len(self.history), self.config.epochs):
             started = time.time()
             lr = self.optimizer.param_groups[0]["lr"]
@@ -160,7 +170,7 @@ class EpochLoop:
             self.elapsed += row["seconds"]
             # checkpoint first: the files below are always derivable from it
             self.run.save_checkpoint({**state(), "history": self.history, "elapsed": self.elapsed,
-                                      "rng_cpu": torch.get_rng_state()})
+                                      "sessions": self.sessions, "rng_cpu": torch.get_rng_state()})
             if epoch + 1 in self.config.snapshot_epochs():
                 self.run.keep_checkpoint_copy(epoch + 1)
             self.run.write_metrics(self.history)
@@ -180,6 +190,7 @@ class EpochLoop:
             obj.load_state_dict(checkpoint[key])
         torch.set_rng_state(checkpoint["rng_cpu"])
         self.history, self.elapsed = list(checkpoint["history"]), float(checkpoint["elapsed"])
+        self.sessions = list(checkpoint.get("sessions", []))  # empty for checkpoints older than this record
         log.info("resuming %s after epoch %d", self.run.path, len(self.history))
 
     def best(self, column: str) -> dict[str, float]:
@@ -188,6 +199,10 @@ class EpochLoop:
         return max(rows, key=lambda r: r[column]) if rows else {k: float("nan") for k in METRIC_COLUMNS}
 
     def timing(self) -> dict[str, float]:
+        kinds = sorted({(s["cpu_capability"], s["threads"]) for s in self.sessions})
         return {"epochs_done": len(self.history),
                 "mean_epoch_seconds": sum(r["seconds"] for r in self.history) / max(len(self.history), 1),
-                "wall_seconds": self.elapsed}
+                "wall_seconds": self.elapsed, "sessions": self.sessions,
+                # the machine when every session ran on one kind; "mixed" says the run is not bit-reproducible
+                "cpu_capability": kinds[0][0] if len(kinds) == 1 else ("mixed" if kinds else "unknown"),
+                "threads": kinds[0][1] if len(kinds) == 1 else 0}
