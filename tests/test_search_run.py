@@ -87,6 +87,9 @@ def test_sigkill_mid_epoch_then_resume_gives_bit_identical_alpha(smoke_run, tmp_
     assert np.array_equal(resumed["raw"], uninterrupted["raw"])
     assert np.array_equal(resumed["weights"], uninterrupted["weights"])
     assert (run_dir / "metrics.csv").read_text().count("\n") == 4
+    sessions = json.loads((run_dir / "summary.json").read_text())["sessions"]  # the machine of each session
+    assert [s["from_epoch"] for s in sessions] == [1, done + 1]
+    assert all(s["cpu_capability"] == torch.backends.cpu.get_cpu_capability() for s in sessions)
 
 
 def test_finished_run_is_not_rerun(smoke_run):

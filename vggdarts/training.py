@@ -45,7 +45,7 @@ def machine() -> dict[str, Any]:
     """What a run's float results depend on besides its config: the CPU kernels torch picked (its CPU
     capability), the thread count and the torch version.  Runs are bit-identical only where all three agree."""
     return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
-            "torch_version": torch.__version__}
+            "torch_version": str(torch.__version__)}
 
 
 def resolve_device(name: str) -> torch.device:
