@@ -126,6 +126,7 @@ def test_deterministic_switches_torch_into_deterministic_algorithms_and_back(tmp
     (dict(cuda_graphs=True, order="second"), "cuda_graphs=true needs order=first"),
     (dict(cuda_graphs=True, relaxation="gumbel"), "does not support relaxation=gumbel"),
     (dict(cuda_graphs=True, compile=True), "choose one of compile=true and cuda_graphs=true"),
+    (dict(precision="bf16", order="second", hvp="fd"), "precision=bf16 with hvp=fd gives noise"),
 ])
 def test_option_combinations_that_cannot_work_are_refused(over, message):
     with pytest.raises(ConfigError, match=message):
@@ -182,3 +183,27 @@ def test_meter_sums_on_the_device_and_stops_a_nan_epoch_when_read():
     with pytest.raises(NonFiniteLossError, match="last good checkpoint was kept"):
         meter.read()
     assert meter.reset().read() == (0.0, 0.0)
+
+
+def test_a_checkpoint_of_a_graphed_run_resumes_eagerly_on_the_cpu(tmp_path):
+    """cuda_graphs is a runtime field: Adam's capturable flag and its step counts' device follow the session,
+    not the checkpoint (which brings back capturable=True from a graphed run)."""
+    from vggdarts.cudagraphs import match_capturable
+
+    run_dir = tmp_path / "run"
+    first = search(_search_config(epochs=2, keep_checkpoints="1"), run_dir)
+    (run_dir / "summary.json").unlink()  # back to the state after epoch 1, as a graphed run would leave it
+    ckpt = torch.load(run_dir / "checkpoint-epoch001.pt", weights_only=True)
+    for group in ckpt["a_opt"]["param_groups"]:
+        group["capturable"] = True  # what a graphed run writes
+    torch.save(ckpt, run_dir / "checkpoint.pt")
+    resumed = search(_search_config(epochs=2, keep_checkpoints="1"), run_dir)
+    assert resumed["epochs_done"] == 2 and resumed["final_test_acc"] == first["final_test_acc"]
+    model = SuperNet(0.125)
+    opt = torch.optim.Adam(model.arch_parameters(), capturable=False)
+    model.alpha.grad = torch.ones_like(model.alpha)
+    opt.step()
+    match_capturable(opt, True, torch.device("cpu"))  # the other direction, as far as the CPU can check it
+    assert opt.param_groups[0]["capturable"] and opt.state[model.alpha]["step"].dtype == torch.float32
+    match_capturable(opt, False, torch.device("cpu"))
+    assert not opt.param_groups[0]["capturable"] and opt.state[model.alpha]["step"].device.type == "cpu"

@@ -125,6 +125,9 @@ class SearchConfig(TrainConfig):
         _check(not (self.cuda_graphs and self.relaxation == "gumbel"),
                "cuda_graphs=true does not support relaxation=gumbel (fresh noise every step); use compile=true")
         _check(not (self.cuda_graphs and self.compile), "choose one of compile=true and cuda_graphs=true")
+        _check(not (self.precision == "bf16" and self.order == "second" and self.hvp == "fd"),
+               "precision=bf16 with hvp=fd gives noise: the finite-difference step (about 1e-4 of the weights) "
+               "is below bf16's resolution (2^-8); use hvp=exact or precision=fp32")
         return self
 
 

@@ -74,3 +74,15 @@ class GraphedIteration:
         meter.n = counted
         self.graph, self.captured_for = graph, signature
         self.captures += 1
+
+
+def match_capturable(optimizer: torch.optim.Optimizer, capturable: bool, device: torch.device) -> None:
+    """After ``load_state_dict``, make an Adam's state fit this session's mode: ``load_state_dict`` brings back
+    the checkpoint's ``capturable`` flag, and with it the step counts' place (on the GPU for a graphed run, on
+    the CPU for an eager one).  ``cuda_graphs`` is a runtime field, so a run may resume under either value."""
+    for group in optimizer.param_groups:
+        group["capturable"] = capturable
+    for state in optimizer.state.values():
+        if "step" in state:
+            step = torch.as_tensor(state["step"], dtype=torch.float32).detach()
+            state["step"] = step.to(device) if capturable else step.cpu()

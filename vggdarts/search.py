@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from . import accel, relaxations
 from .config import SearchConfig
+from .cudagraphs import match_capturable
 from .data import load_dataset, split_in_two, stratified_subset
 from .hessian import mixed_hvp
 from .rundir import RunDir, RunDirError, read_json
@@ -189,6 +190,7 @@ def _search(config: SearchConfig, run: RunDir) -> dict:
     alpha_w: list[np.ndarray] = []
     if ckpt is not None:
         loop.restore(ckpt, model=model, w_opt=w_opt, a_opt=a_opt, sched=sched)
+        match_capturable(a_opt, config.cuda_graphs, device)  # the checkpoint may come from the other mode
         alpha_raw = [a.numpy() for a in ckpt["alpha_raw"]]
         alpha_w = [a.numpy() for a in ckpt["alpha_weights"]]
     run.write_config(data.name, extra={"n_weights_split": len(w_idx), "n_alpha_split": len(a_idx),
