@@ -121,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-root", default="runs/groundtruth")
     _engine_args(p)
 
+    p = sub.add_parser("proxies", help="zero-cost proxies of the ground-truth set at init: results/groundtruth-PRESET/proxies.csv")
+    p.add_argument("--preset", default="cpu", help="the retrain preset whose width the networks have")
+    p.add_argument("--dataset", default="auto")
+    p.add_argument("--n-sample", type=int, default=32)
+    p.add_argument("--sample-seed", type=int, default=0)
+    p.add_argument("--results", default="results")
+
     p = sub.add_parser("export", help="copy a finished run's record (no checkpoints; + supernet.pt) for results/")
     p.add_argument("--run-dir", required=True, help="a finished run, or a comparison sweep folder (with archs/)")
     p.add_argument("--out", required=True, help="e.g. results/search-cpu-seed1")
@@ -207,6 +214,15 @@ def _run(args) -> int:
         added = groundtruth.run(args.preset, tuple(args.seeds), args.n_sample, args.sample_seed, args.results,
                                 args.run_root, parse_assignments(args.overrides), _engine(args), only)
         print(f"{added} rows added to {args.results}/groundtruth-{args.preset}/groundtruth.csv")
+    elif args.command == "proxies":
+        from . import groundtruth, proxies
+        from .config import make_config
+
+        width = make_config("retrain", args.preset, {"arch": "-"}).width
+        archs = groundtruth.architecture_set(args.n_sample, args.sample_seed, args.results)
+        csv_path = Path(args.results) / f"groundtruth-{args.preset}" / "proxies.csv"
+        added = proxies.update(csv_path, archs, width, args.dataset)
+        print(f"{added} architectures scored into {csv_path}")
     elif args.command == "export":
         from .compare import export_sweep
         from .rundir import export_record
