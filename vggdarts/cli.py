@@ -128,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-seed", type=int, default=0)
     p.add_argument("--results", default="results")
 
+    p = sub.add_parser("report", help="re-render the tables of docs/report.md from results/")
+    p.add_argument("--path", default="docs/report.md")
+    p.add_argument("--results", default="results")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a table is stale")
+
     p = sub.add_parser("export", help="copy a finished run's record (no checkpoints; + supernet.pt) for results/")
     p.add_argument("--run-dir", required=True, help="a finished run, or a comparison sweep folder (with archs/)")
     p.add_argument("--out", required=True, help="e.g. results/search-cpu-seed1")
@@ -223,6 +228,16 @@ def _run(args) -> int:
         csv_path = Path(args.results) / f"groundtruth-{args.preset}" / "proxies.csv"
         added = proxies.update(csv_path, archs, width, args.dataset)
         print(f"{added} architectures scored into {csv_path}")
+    elif args.command == "report":
+        from . import report
+
+        if args.check:
+            names = report.stale(args.path, args.results)
+            print(f"stale tables in {args.path}: {', '.join(names)} (run python -m vggdarts report)" if names
+                  else f"{args.path} is current")
+            return 1 if names else 0
+        changed = report.update(args.path, args.results)
+        print(f"re-rendered in {args.path}: {', '.join(changed) or 'nothing (already current)'}")
     elif args.command == "export":
         from .compare import export_sweep
         from .rundir import export_record
