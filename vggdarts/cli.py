@@ -221,7 +221,6 @@ def _run(args) -> int:
         print(f"{added} rows added to {args.results}/groundtruth-{args.preset}/groundtruth.csv")
     elif args.command == "proxies":
         from . import groundtruth, proxies
-        from .config import make_config
 
         width = make_config("retrain", args.preset, {"arch": "-"}).width
         archs = groundtruth.architecture_set(args.n_sample, args.sample_seed, args.results)
