@@ -126,7 +126,7 @@ def _append_slowly(record_dir, seed):
     archs = gt.architecture_set(1, 0, record_dir / "nothing")
     aid = gt.arch_id(derive.none())
     summary = {"n_shortcuts": 0, "seed": seed, "epochs_done": 1, "final_val_acc": 50.0, "test_acc": 49.0,
-               "params": 1, "macs": 1, "dataset_used": "synthetic"}
+               "params": 1, "macs": 1, "dataset_used": "synthetic", "threads": 1, "cpu_capability": "AVX2"}
     job = Job("retrain", "smoke", {"arch": f"masks/{aid}.json", "seed": seed}, "unused", "x")
     gt.record_finished([job], [{"status": "ok", "summary": summary}], archs, record_dir)
 
@@ -216,3 +216,43 @@ def test_the_fidelity_check_ranks_the_longer_budget_against_the_short_one(tmp_pa
     text = gt.markdown(rep)
     assert "4 architectures at 8 epochs (8 runs)" in text  # the 20-epoch rows are not counted in the truth
     assert "| (fidelity) | 20 vs 8 epochs | 4 | +0.67" in text and "20 vs 8 epochs, both seed 0 | 4 | +0.67" in text
+
+
+def test_the_report_sets_alpha_beside_the_controls_and_reports_every_random_pick(tmp_path):
+    """Six sampled architectures whose accuracy follows their parameter count exactly, while alpha prefers the
+    reverse; three of them are also 'random' picks.  Then params ranks perfectly, alpha perfectly wrong, the
+    paired difference is -2 with a CI below zero, every random pick is listed with the mean of the three."""
+    masks = [gt.figure3_mask(i) for i in range(6)]
+    table = np.where(CAND, 0.1, 0.0)
+    truth = {f"s{i}": (m, 70.0 + i) for i, m in enumerate(masks)}
+    rec, run = _hand_made_study(tmp_path, truth, table)
+    alpha_prefers = {f"s{i}": -float(i) for i in range(6)}
+    rows = gt.read_records(rec / "groundtruth.csv")
+    for r in rows:
+        i = int(r["arch_id"][1:])
+        r["params"] = 1000 + i
+        if i in (1, 3, 5):
+            r["origin"] += "+compare-cpu/random"
+    gt.write_records(rec / "groundtruth.csv", rows)
+    real_alpha_score = gt.alpha_score
+
+    def reversed_score(table, mask, relaxation="softmax"):
+        return alpha_prefers[next(a for a, (m, _) in truth.items() if np.array_equal(m, mask))]
+
+    gt.alpha_score = reversed_score
+    try:
+        rep = gt.report(rec, [run], 8, n_resamples=200)
+    finally:
+        gt.alpha_score = real_alpha_score
+    controls = rep["controls"]["agreement"]
+    assert controls["params"]["tau"].estimate == pytest.approx(1.0)
+    assert rep["runs"][str(run)]["agreement"]["alpha"]["tau"].estimate == pytest.approx(-1.0)
+    assert rep["controls"]["agreement_sampled"]["params"]["n"] == 6 and len(rep["sampled"]) == 6
+    (paired,) = rep["paired"]
+    assert (paired["score"], paired["control"]) == ("alpha", "params")
+    assert paired["difference"].estimate == pytest.approx(-2.0) and paired["difference"].high < 0
+    random = rep["picks"]["compare-cpu/random"]
+    assert sorted(p["arch_id"] for p in random) == ["s1", "s3", "s5"]
+    assert [p["percentile"] for p in sorted(random, key=lambda p: p["arch_id"])] == pytest.approx([100 * 2 / 6, 100 * 4 / 6, 100.0])
+    text = gt.markdown(rep)
+    assert "| compare-cpu/random, mean of 3 |" in text and "| (control) | params | 6 | +1.00" in text

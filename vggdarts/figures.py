@@ -173,8 +173,9 @@ def ground_truth_figures(rep: dict, out_dir: str | Path = "figures", show: bool 
     (ground_truth_ceiling), and the set ranked, picks marked (ground_truth_set)."""
     truth_label = f"stand-alone mean val acc (%), {rep['epochs']} ep"
     marked: dict[str, list[str]] = {}
-    for origin, p in sorted(rep["picks"].items()):
-        marked.setdefault(p["arch_id"], []).append(origin)
+    for origin, entries in sorted(rep["picks"].items()):
+        for p in entries:
+            marked.setdefault(p["arch_id"], []).append(origin)
     outside = {a: min(marked.get(a, [a]), key=len) for a in rep["outside_figure3"]}  # none, all, threshold picks
     panels = [{"title": f"{Path(run).name}: {score}", "x": values, "y": rep["truth"], "xlabel": f"{score} score",
                "ylabel": truth_label, "agreement": info["agreement"][score], "marked": outside}
@@ -186,6 +187,11 @@ def ground_truth_figures(rep: dict, out_dir: str | Path = "figures", show: bool 
                                             f"Figure-3 space only ({info['agreement_figure3'][score]['n']})":
                                                 info["agreement_figure3"][score]["tau"]})
             for run, info in rep["runs"].items() for score, a in info["agreement"].items()]
+    controls = rep.get("controls", {"agreement": {}})
+    rows += [(f"control: {score}", {f"whole set ({a['n']})": a["tau"],
+                                     f"Figure-3 space only ({controls['agreement_figure3'][score]['n']})":
+                                         controls["agreement_figure3"][score]["tau"]})
+             for score, a in controls["agreement"].items()]
     fig = plots.tau_intervals(rows, (float(np.percentile(chance, 2.5)), float(np.percentile(chance, 97.5))),
                               rep["ceiling_for_mean"], rep["ceiling"]["tau"].estimate if rep["ceiling"] else None,
                               f"How well each score ranks {len(rep['truth'])} stand-alone trained architectures")

@@ -27,7 +27,7 @@ from .files import atomic_write_text, file_lock
 from .jobs import Job
 from .relaxations import Relaxation
 from .rundir import git_commit, read_json
-from .stats import bootstrap_interval, ceiling_for_mean, kendall_tau, spearman_rho
+from .stats import Interval, bootstrap_interval, bootstrap_tau_difference, ceiling_for_mean, kendall_tau, spearman_rho
 from .supernet import N_BLOCKS, candidate_mask
 
 CANDIDATES = candidate_mask().numpy()
@@ -293,6 +293,53 @@ def per_seed(rows: list[dict], epochs: int, key: str = "val_acc") -> dict[int, d
 
 # ----------------------------------------------------------------------------- the report
 
+def archs_origin(rows: list[dict]) -> dict[str, list[str]]:
+    """{arch_id: its origins} from the record (one row's ``origin`` joins them with '+')."""
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        for origin in r["origin"].split("+"):
+            if origin not in out.setdefault(r["arch_id"], []):
+                out[r["arch_id"]].append(origin)
+    return out
+
+
+def control_scores(record_dir: Path, rows: list[dict], truth: dict[str, float]) -> dict[str, dict[str, float]]:
+    """What costs nothing, scored like alpha: the parameter count, the MACs, and each zero-cost proxy of
+    ``proxies.csv`` (mean over its initialisation seeds) where that cache exists."""
+    from . import proxies
+
+    out = {"params": {r["arch_id"]: float(r["params"]) for r in rows if r["arch_id"] in truth},
+           "macs": {r["arch_id"]: float(r["macs"]) for r in rows if r["arch_id"] in truth}}
+    if (record_dir / "proxies.csv").exists():
+        cached = proxies.read_proxies(record_dir / "proxies.csv")
+        for name in proxies.NAMES:
+            out[name] = {a: v[name] for a, v in cached.items() if a in truth}
+    return out
+
+
+def paired_differences(runs: dict, controls: dict, truth: dict[str, float], n_resamples: int) -> list[dict]:
+    """Paired bootstraps over architectures: each run's alpha against the parameter count, and each run's
+    one-shot score against the best-ranking zero-cost proxy (chosen on the truth itself: the strongest control)."""
+    from .proxies import NAMES
+
+    def diff(a: dict, b: dict) -> tuple[int, Interval]:
+        ids = sorted(set(a) & set(b) & set(truth))
+        return len(ids), bootstrap_tau_difference([a[i] for i in ids], [b[i] for i in ids], [truth[i] for i in ids],
+                                                  n_resamples=n_resamples)
+
+    proxies_here = [p for p in NAMES if p in controls]
+    best = max(proxies_here, key=lambda p: kendall_tau(*zip(*[(controls[p][a], truth[a]) for a in controls[p]])),
+               default=None)
+    out = []
+    for run, info in runs.items():
+        n, d = diff(info["scores"]["alpha"], controls["params"])
+        out.append({"run": run, "score": "alpha", "control": "params", "n": n, "difference": d})
+        if "one-shot" in info["scores"] and best is not None:
+            n, d = diff(info["scores"]["one-shot"], controls[best])
+            out.append({"run": run, "score": "one-shot", "control": best, "n": n, "difference": d})
+    return out
+
+
 def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: int = 20, val_images: int = 5000,
            n_resamples: int = 2000, device: str = "auto") -> dict[str, Any]:
     """Every score of every search run against the stand-alone mean validation accuracy at ``epochs``, the
@@ -317,11 +364,24 @@ def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: in
                           "agreement": {k: rank_agreement(v, truth, n_resamples) for k, v in scores.items()},
                           "agreement_figure3": {k: rank_agreement(v, figure3_truth, n_resamples)
                                                 for k, v in scores.items()}}
-    picks = {}
-    for r in rows:
-        for origin in r["origin"].split("+"):
-            if not origin.startswith("sample") and r["arch_id"] in truth:
-                picks[origin] = {"arch_id": r["arch_id"], **pick_standing(r["arch_id"], truth)}
+    sampled = {a for a in truth if any(o.startswith("sample") for o in archs_origin(rows)[a])}
+    sampled_truth = {a: truth[a] for a in sampled}
+    for info in runs.values():
+        info["agreement_sampled"] = {k: agreement_if_shared(v, sampled_truth, n_resamples)
+                                     for k, v in info["scores"].items()}
+    controls = control_scores(record_dir, rows, truth)
+    control_info = {"scores": controls,
+                    "agreement": {k: rank_agreement(v, truth, n_resamples) for k, v in controls.items()},
+                    "agreement_figure3": {k: rank_agreement(v, figure3_truth, n_resamples) for k, v in controls.items()},
+                    "agreement_sampled": {k: agreement_if_shared(v, sampled_truth, n_resamples)
+                                          for k, v in controls.items()}}
+    picks: dict[str, list[dict]] = {}  # every architecture of an origin (random draws three)
+    for aid, origins in archs_origin(rows).items():
+        for origin in origins:
+            if not origin.startswith("sample") and aid in truth:
+                standing = pick_standing(aid, truth)
+                among = pick_standing(aid, {**sampled_truth, aid: truth[aid]}) if sampled_truth else None
+                picks.setdefault(origin, []).append({"arch_id": aid, **standing, "sampled": among})
     fidelity = mean_accuracy(rows, fidelity_epochs)
     seeds = per_seed(rows, epochs)
     fidelity_seeds = per_seed(rows, fidelity_epochs)
@@ -329,6 +389,8 @@ def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: in
     same_seed = None if same is None else agreement_if_shared(fidelity_seeds[same], seeds[same], n_resamples)
     ceiling = seed_noise_ceiling(seeds, n_resamples)
     return {"epochs": epochs, "truth": truth, "test": mean_accuracy(rows, epochs, "test_acc"), "runs": runs,
+            "controls": control_info, "sampled": sorted(sampled),
+            "paired": paired_differences(runs, controls, truth, n_resamples),
             "ceiling": ceiling, "n_seeds": len(seeds),
             "ceiling_for_mean": ceiling_for_mean(ceiling["tau"], len(seeds)) if ceiling else None,
             "chance_tau": random_tau(truth),
@@ -344,15 +406,16 @@ def markdown(rep: dict[str, Any]) -> str:
     lines = [f"Stand-alone truth: mean val accuracy of {len(rep['truth'])} architectures at {rep['epochs']} epochs "
              f"({rep['n_rows']} runs).", "",
              "| search run | score | n | Kendall tau [95% CI] | Spearman rho [95% CI] | top-5 overlap "
-             "| tau, Figure-3 space only [95% CI] |", "|---|---|---|---|---|---|---|"]
-    for run, info in rep["runs"].items():
+             "| tau, Figure-3 space only [95% CI] | tau, sampled only [95% CI] |", "|---|---|---|---|---|---|---|---|"]
+    sources = [(run, info) for run, info in rep["runs"].items()] + [("(control)", rep["controls"])]
+    for run, info in sources:
         for score, a in info["agreement"].items():
-            f3 = info["agreement_figure3"][score]
+            f3, sa = info["agreement_figure3"][score], info["agreement_sampled"][score]
             lines.append(f"| {run} | {score} | {a['n']} | {a['tau']} | {a['rho']} | {a['top5_overlap']} | "
-                         f"{f3['tau']} (n = {f3['n']}) |")
+                         f"{f3['tau']} (n = {f3['n']}) | {sa['tau'] if sa else '-'} (n = {sa['n'] if sa else 0}) |")
     chance = rep["chance_tau"]
     lines.append(f"| (chance) | random score | {len(rep['truth'])} | {chance.mean():+.2f} "
-                 f"[{np.percentile(chance, 2.5):+.2f}, {np.percentile(chance, 97.5):+.2f}] | | | |")
+                 f"[{np.percentile(chance, 2.5):+.2f}, {np.percentile(chance, 97.5):+.2f}] | | | | |")
     if rep["ceiling"] is not None:
         lines.append(f"| (noise ceiling) | seed 0 vs seed 1 | {rep['ceiling']['n']} | {rep['ceiling']['tau']} | "
                      f"{rep['ceiling']['rho']} | {rep['ceiling']['top5_overlap']} | |")
@@ -366,10 +429,26 @@ def markdown(rep: dict[str, Any]) -> str:
         f = rep["fidelity_same_seed"]
         lines.append(f"| (fidelity, one seed) | {rep['fidelity_epochs']} vs {rep['epochs']} epochs, both seed "
                      f"{f['seed']} | {f['n']} | {f['tau']} | {f['rho']} | {f['top5_overlap']} | |")
-    lines += ["", "| pick | architecture | val acc % | percentile in the set | regret (val acc points) | test acc % |",
-              "|---|---|---|---|---|---|"]
-    for origin, p in sorted(rep["picks"].items()):
-        a = p["arch_id"]
-        lines.append(f"| {origin} | {a} | {rep['truth'][a]:.2f} | {p['percentile']:.0f} | {p['regret']:.2f} | "
-                     f"{rep['test'][a]:.2f} |")
+    lines += ["", f"| pick | architecture | val acc % | percentile in the set | regret (val acc points) | "
+              f"percentile among the {len(rep['sampled'])} sampled | regret among them | test acc % |",
+              "|---|---|---|---|---|---|---|---|"]
+    for origin, entries in sorted(rep["picks"].items()):
+        for p in entries:
+            a, among = p["arch_id"], p["sampled"]
+            lines.append(f"| {origin} | {a} | {rep['truth'][a]:.2f} | {p['percentile']:.0f} | {p['regret']:.2f} | "
+                         f"{among['percentile']:.0f} | {among['regret']:.2f} | {rep['test'][a]:.2f} |" if among else
+                         f"| {origin} | {a} | {rep['truth'][a]:.2f} | {p['percentile']:.0f} | {p['regret']:.2f} | - | - | "
+                         f"{rep['test'][a]:.2f} |")
+        if len(entries) > 1:
+            mean = lambda key, part=None: np.mean([(e[part] if part else e)[key] for e in entries])  # noqa: E731
+            sampled_part = (f"{mean('percentile', 'sampled'):.0f} | {mean('regret', 'sampled'):.2f}"
+                            if all(e["sampled"] for e in entries) else "- | -")
+            lines.append(f"| {origin}, mean of {len(entries)} | | {np.mean([rep['truth'][e['arch_id']] for e in entries]):.2f} "
+                         f"| {mean('percentile'):.0f} | {mean('regret'):.2f} | {sampled_part} | |")
+    if rep["paired"]:
+        lines += ["", "| search run | score | control | n | tau(score) - tau(control) [95% paired bootstrap CI] |",
+                  "|---|---|---|---|---|"]
+        for d in rep["paired"]:
+            verdict = "" if d["difference"].excludes_zero else " (cannot be told from noise)"
+            lines.append(f"| {d['run']} | {d['score']} | {d['control']} | {d['n']} | {d['difference']}{verdict} |")
     return "\n".join(lines)

@@ -47,7 +47,21 @@ def signature_table(results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-TABLES: dict[str, Callable[[Path], str]] = {"unstated-settings": signature_table}
+def ground_truth_table(results: Path) -> str:
+    """The ground-truth report (``groundtruth.markdown``) over the search records that ``make run
+    PRESET=results`` scores (``notebooks/params/results.yaml``: one list for the notebook and the report)."""
+    import yaml
+
+    from . import groundtruth
+
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "notebooks" / "params" / "results.yaml").read_text())
+    runs = [results / Path(r).name for r in params["search_runs"]]
+    rep = groundtruth.report(results / "groundtruth-cpu", runs, params["epochs"], val_images=params["val_images"],
+                             device="cpu")
+    return groundtruth.markdown(rep).replace(str(results) + "/", "") + "\n"
+
+
+TABLES: dict[str, Callable[[Path], str]] = {"unstated-settings": signature_table, "ground-truth": ground_truth_table}
 
 
 def _render(text: str, results: Path) -> str:

@@ -42,9 +42,39 @@ def spearman_rho(x, y) -> float:
     return float(stats.spearmanr(x, y).statistic)
 
 
+def kendall_tau_along(x, y, axis: int = -1) -> np.ndarray:
+    """Kendall's tau-b of each row pair (``axis``): sum of sign products over pairs over the root of the counts
+    of pairs untied in x and in y, which is tau-b exactly.  For the bootstrap: thousands of resamples at once."""
+    x, y = np.moveaxis(np.asarray(x, float), axis, -1), np.moveaxis(np.asarray(y, float), axis, -1)
+    sx = np.sign(x[..., :, None] - x[..., None, :])
+    sy = np.sign(y[..., :, None] - y[..., None, :])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (sx * sy).sum((-1, -2)) / np.sqrt((sx * sx).sum((-1, -2)) * (sy * sy).sum((-1, -2)))
+
+
+def spearman_rho_along(x, y, axis: int = -1) -> np.ndarray:
+    """Spearman's rho of each row pair: Pearson r of the ranks (ties get their mean rank, as scipy does)."""
+    rx, ry = (np.moveaxis(stats.rankdata(v, axis=axis), axis, -1) for v in (x, y))
+    rx, ry = rx - rx.mean(-1, keepdims=True), ry - ry.mean(-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (rx * ry).sum(-1) / np.sqrt((rx * rx).sum(-1) * (ry * ry).sum(-1))
+
+
+VECTORISED = {kendall_tau: kendall_tau_along, spearman_rho: spearman_rho_along}
+
+
 def bootstrap_interval(statistic, x, y, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> Interval:
-    """``statistic(x, y)`` with a percentile bootstrap interval over resampled (x, y) pairs (scipy.stats.bootstrap)."""
+    """``statistic(x, y)`` with a percentile bootstrap interval over resampled (x, y) pairs (scipy.stats.bootstrap).
+    Kendall tau and Spearman rho are evaluated on all resamples at once (:data:`VECTORISED`): the same
+    resamples, the same values to rounding, at a fraction of the cost."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if statistic in VECTORISED:
+        along = VECTORISED[statistic]
+        result = stats.bootstrap((x, y), lambda a, b, axis=-1: along(a, b, axis), paired=True, vectorized=True,
+                                 confidence_level=confidence, n_resamples=n_resamples, method="percentile",
+                                 random_state=np.random.default_rng(seed))
+        ci = result.confidence_interval
+        return Interval(float(statistic(x, y)), float(ci.low), float(ci.high))
     result = stats.bootstrap((x, y), lambda a, b: statistic(a, b), paired=True, vectorized=False,
                              confidence_level=confidence, n_resamples=n_resamples, method="percentile",
                              random_state=np.random.default_rng(seed))
@@ -63,3 +93,15 @@ def ceiling_for_mean(seed_tau: Interval, k: int) -> Interval:
         return 2 / math.pi * math.asin(math.sqrt(k * r / (1 + (k - 1) * r)))
 
     return Interval(one(seed_tau.estimate), one(seed_tau.low), one(seed_tau.high))
+
+
+def bootstrap_tau_difference(a, b, truth, confidence: float = 0.95, n_resamples: int = 2000,
+                             seed: int = 0) -> Interval:
+    """Kendall tau(a, truth) - tau(b, truth), with a percentile bootstrap interval over the architectures
+    (each resample draws architectures, keeping each one's two scores and truth together: a paired test)."""
+    a, b, truth = (np.asarray(v, dtype=float) for v in (a, b, truth))
+    diff = lambda x, z, y, axis=-1: kendall_tau_along(x, y, axis) - kendall_tau_along(z, y, axis)  # noqa: E731
+    result = stats.bootstrap((a, b, truth), diff, paired=True, vectorized=True, confidence_level=confidence,
+                             n_resamples=n_resamples, method="percentile", random_state=np.random.default_rng(seed))
+    ci = result.confidence_interval
+    return Interval(kendall_tau(a, truth) - kendall_tau(b, truth), float(ci.low), float(ci.high))
