@@ -183,15 +183,19 @@ def ground_truth_figures(rep: dict, out_dir: str | Path = "figures", show: bool 
     paths = _finish(plots.paired_scatter(panels), out_dir, "ground_truth_scores", show)
 
     chance = rep["chance_tau"]
-    rows = [(f"{Path(run).name}: {score}", {f"whole set ({a['n']})": a["tau"],
-                                            f"Figure-3 space only ({info['agreement_figure3'][score]['n']})":
-                                                info["agreement_figure3"][score]["tau"]})
-            for run, info in rep["runs"].items() for score, a in info["agreement"].items()]
+    def columns(info: dict, score: str) -> dict:
+        out = {}
+        for key, label in (("agreement", "whole set"), ("agreement_figure3", "Figure-3 space only"),
+                           ("agreement_sampled", "sampled only")):
+            a = info.get(key, {}).get(score)
+            if a is not None:
+                out[f"{label} ({a['n']})"] = a["tau"]
+        return out
+
+    rows = [(f"{Path(run).name}: {score}", columns(info, score))
+            for run, info in rep["runs"].items() for score in info["agreement"]]
     controls = rep.get("controls", {"agreement": {}})
-    rows += [(f"control: {score}", {f"whole set ({a['n']})": a["tau"],
-                                     f"Figure-3 space only ({controls['agreement_figure3'][score]['n']})":
-                                         controls["agreement_figure3"][score]["tau"]})
-             for score, a in controls["agreement"].items()]
+    rows += [(f"control: {score}", columns(controls, score)) for score in controls["agreement"]]
     fig = plots.tau_intervals(rows, (float(np.percentile(chance, 2.5)), float(np.percentile(chance, 97.5))),
                               rep["ceiling_for_mean"], rep["ceiling"]["tau"].estimate if rep["ceiling"] else None,
                               f"How well each score ranks {len(rep['truth'])} stand-alone trained architectures")
