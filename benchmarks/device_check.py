@@ -1,6 +1,11 @@
 """The one-shot GPU check (run through benchmarks/device_check.sh; see the README, "GPU").
 
-Five steps, each with its own time limit, each recorded even when it fails:
+Five steps, each with its own time limit and all under one overall ``--deadline`` (default 540 s, inside the
+device tool's 600 s per command): a step gets the smaller of its limit and the time left, runs in its own
+process group (a timeout kills its children too), and the report is rewritten after every step, so a cut
+leaves a valid one.  What comes back is at most 8 files, none deeper than ``$OUT/a/b``: ``device_check.json``,
+``device_check.md`` and ``records.tar.gz`` (logs, junit XML, benchmark JSON, the search's small record files).
+Run directories live outside ``$OUT`` (``runs/device-check-work``):
 
 1. the GPU: name, driver, torch, CUDA and cuDNN versions;
 2. the CUDA tests (``pytest -m cuda tests/test_cuda.py``), per test;
@@ -21,8 +26,10 @@ import csv
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
+import tarfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -49,20 +56,53 @@ def hide_packages(folder: Path) -> None:
     ENV["PYTHONPATH"] = os.pathsep.join([str(folder), str(ROOT), ENV.get("PYTHONPATH", "")]).rstrip(os.pathsep)
 
 
+class Clock:
+    """One deadline for the whole check: each step gets min(its own limit, the seconds left)."""
+
+    def __init__(self, seconds: float):
+        self.end = time.time() + seconds
+
+    def budget(self, limit: float) -> int:
+        return int(max(0.0, min(limit, self.end - time.time())))
+
+
 def run(cmd: list[str], log: Path, timeout: int, **env: str) -> tuple[int, float]:
-    """Run ``cmd`` from the repository root, output to ``log``; (exit code, seconds); 124 on timeout."""
+    """Run ``cmd`` from the repository root in its own process group, output to ``log``; (exit code,
+    seconds).  124 when it ran out of time (the whole group is killed: no grandchild keeps the GPU busy)."""
     started = time.time()
     with open(log, "w") as f:
         f.write("$ " + " ".join(cmd) + "\n")
         f.flush()
+        if timeout <= 0:
+            f.write("[device_check] no time left before the deadline; not started\n")
+            return 124, 0.0
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**ENV, "PYTHONUNBUFFERED": "1", **env})
         try:
-            code = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, timeout=timeout,
-                                  env={**ENV, **env}).returncode
+            code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            f.write(f"\n[device_check] timed out after {timeout} s\n")
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            f.write(f"\n[device_check] timed out after {timeout} s; its process group was killed\n")
             code = 124
     print(f"  {' '.join(cmd[1:4])} ... exit {code} in {time.time() - started:.0f} s (log: {log.name})", flush=True)
     return code, time.time() - started
+
+
+RECORD_FILES = ("config.json", "metrics.csv", "summary.json", "alpha.npz")
+
+
+def write_report(out: Path, work: Path, report: dict, started: float) -> None:
+    """device_check.json, device_check.md and records.tar.gz under ``out``: all that comes back."""
+    report["seconds"] = time.time() - started
+    report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    (out / "device_check.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (out / "device_check.md").write_text(markdown(report))
+    with tarfile.open(out / "records.tar.gz", "w:gz") as tar:
+        for path in sorted(work.rglob("*")):
+            if path.is_file() and (path.suffix in (".log", ".xml", ".json") and path.parent == work
+                                   or path.name in RECORD_FILES):
+                tar.add(path, arcname=str(path.relative_to(work)))
 
 
 def device_info(dry: bool) -> dict:
@@ -126,9 +166,13 @@ def markdown(report: dict) -> str:
     info = report["device"]
     lines = [f"# Device check, {report['finished']}", "",
              f"GPU: {info.get('gpu') or 'none (CPU dry run)'}; driver {info.get('driver')}; torch {info['torch']}, "
-             f"CUDA {info['cuda']}, cuDNN {info['cudnn']}; total {report['seconds']:.0f} s.", "",
-             "## CUDA tests", ""]
-    lines += [f"- {name}: {status}" for name, status in report["tests"].items()] or ["- (no results)"]
+             f"CUDA {info['cuda']}, cuDNN {info['cudnn']}; total {report['seconds']:.0f} s of a "
+             f"{report.get('deadline_seconds', 0):.0f} s deadline.", "",
+             "Steps: " + (", ".join(f"{n} exit {s['exit_code']} in {s['seconds']:.0f} s" for n, s in
+                                    report.get("steps", {}).items()) or "none finished yet")
+             + (f"; cut by the deadline: {', '.join(report['cut_by_deadline'])}" if report.get("cut_by_deadline") else ""),
+             "", "## CUDA tests", ""]
+    lines += [f"- {name}: {status}" for name, status in report.get("tests", {}).items()] or ["- (no results)"]
     modes = (report.get("bench") or {}).get("modes", {})
     if modes:
         lines += ["", "## Step benchmark (width %s, batch %s)" % (report["bench"]["width"], report["bench"]["batch_size"]),
@@ -136,7 +180,7 @@ def markdown(report: dict) -> str:
                   "|---|---|---|---|---|---|"]
         for m, r in modes.items():
             lines.append(f"| {m} | {r['plain_img_s']:.0f} | {r['first_order_img_s']:.0f} | {r['first_over_plain']:.2f} "
-                         f"| {r['first_order_ms']:.2f} | {'yes' if report['correct_modes'].get(m) else 'no'} |")
+                         f"| {r['first_order_ms']:.2f} | {'yes' if report.get('correct_modes', {}).get(m) else 'no'} |")
     paper = report.get("paper")
     if paper:
         lines += ["", f"## `{paper['preset']}` search, 2 epochs, mode {paper['mode']}", "",
@@ -150,13 +194,17 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cpu-dry-run", action="store_true")
     p.add_argument("--out", default=os.environ.get("OUT") or "")
+    p.add_argument("--deadline", type=float, default=540.0, help="seconds for the whole check (default 540)")
     args = p.parse_args()
     dry = args.cpu_dry_run
     out = Path(args.out or ROOT / "runs" / f"device-check-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    started = time.time()
+    work = (ROOT / "runs" / "device-check-work" / time.strftime("%Y%m%d-%H%M%S")).resolve()  # not under $OUT
+    work.mkdir(parents=True, exist_ok=True)
+    started, clock = time.time(), Clock(args.deadline)
     py = sys.executable
-    print(f"device check{' (CPU dry run)' if dry else ''} -> {out}", flush=True)
+    print(f"device check{' (CPU dry run)' if dry else ''} -> {out} (work: {work}, deadline {args.deadline:.0f} s)",
+          flush=True)
 
     import torch
 
@@ -168,46 +216,50 @@ def main() -> int:
               "(the ../shared folder does not travel)", file=sys.stderr)
         return 2
     if dry:
-        hide_packages(out / "_absent_on_gpu_machine")
-    report: dict = {"device": device_info(dry)}
-    (out / "device.json").write_text(json.dumps(report["device"], indent=2) + "\n")
+        hide_packages(work / "_absent_on_gpu_machine")
+    report: dict = {"device": device_info(dry), "deadline_seconds": args.deadline, "steps": {}}
+    write_report(out, work, report, started)
     print(f"1. {report['device'].get('gpu') or 'CPU'}, torch {report['device']['torch']}", flush=True)
 
     print("2. CUDA tests", flush=True)
-    junit = out / "cuda-tests.xml"
-    code, _ = run([py, "-m", "pytest", "-q", "-m", "cuda", "tests/test_cuda.py", "-p", "no:cacheprovider",
-                   f"--junitxml={junit}"], out / "cuda-tests.log", timeout=60 if dry else 300,
-                   PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")  # only pytest itself, as on the GPU machine
+    junit = work / "cuda-tests.xml"
+    code, secs = run([py, "-m", "pytest", "-q", "-m", "cuda", "tests/test_cuda.py", "-p", "no:cacheprovider",
+                      f"--junitxml={junit}"], work / "cuda-tests.log", timeout=clock.budget(60 if dry else 300),
+                     PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")  # only pytest itself, as on the GPU machine
     report["tests"] = test_outcomes(junit)
+    report["steps"]["tests"] = {"exit_code": code, "seconds": secs}
+    write_report(out, work, report, started)
 
     print("3. step benchmark, every mode", flush=True)
-    bench_json = out / "bench.json"
+    bench_json = work / "bench.json"
     bench = ["--device", "cpu", "--width", "0.125", "--steps", "2", "--warmup", "1", "--skip-second-order",
              "--modes", "eager,deterministic,bf16"] if dry else ["--device", "cuda", "--width", "1", "--steps", "30",
                                                                  "--warmup", "5", "--modes", "all"]
-    run([py, "benchmarks/bench_search.py", *bench, "--out", str(bench_json)], out / "bench.log",
-        timeout=120 if dry else 240)
+    code, secs = run([py, "benchmarks/bench_search.py", *bench, "--out", str(bench_json)], work / "bench.log",
+                     timeout=clock.budget(120 if dry else 240))
     report["bench"] = json.loads(bench_json.read_text()) if bench_json.exists() else None
     modes = (report["bench"] or {}).get("modes", {})
     report["correct_modes"] = {m: r["loss_finite"] and mode_is_correct(m, report["tests"], dry) for m, r in modes.items()}
+    report["steps"]["bench"] = {"exit_code": code, "seconds": secs}
+    write_report(out, work, report, started)
 
     print("4. two epochs of the paper search in the fastest correct mode", flush=True)
     fastest = max((m for m, ok in report["correct_modes"].items() if ok),
                   key=lambda m: modes[m]["first_order_img_s"], default="eager")
     preset, data = ("smoke", "dataset=synthetic") if dry else ("paper", f"dataset={ARCHIVE.relative_to(ROOT)}")
-    run_dir = out / f"search-{preset}-2ep"
+    run_dir = work / f"search-{preset}-2ep"
     sets = [data, "epochs=2", "progress=false", *MODE_SETTINGS[fastest]]
-    code, _ = run([py, "-m", "vggdarts", "search", "--preset", preset, "--run-dir", str(run_dir),
-                   *[a for s in sets for a in ("--set", s)]], out / "search.log", timeout=120 if dry else 300)
+    code, secs = run([py, "-m", "vggdarts", "search", "--preset", preset, "--run-dir", str(run_dir),
+                      *[a for s in sets for a in ("--set", s)]], work / "search.log",
+                     timeout=clock.budget(120 if dry else 300))
+    report["steps"]["search"] = {"exit_code": code, "seconds": secs}
     if (run_dir / "metrics.csv").exists():
         report["paper"] = {"preset": preset, "mode": fastest, "settings": sets, "exit_code": code,
                            "epochs_projected": 100, **projected(run_dir / "metrics.csv")}
-
-    report["seconds"] = time.time() - started
-    report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
-    (out / "device_check.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    (out / "device_check.md").write_text(markdown(report))
-    print(f"5. wrote {out / 'device_check.json'} and device_check.md ({report['seconds']:.0f} s)", flush=True)
+    report["cut_by_deadline"] = [name for name, step in report["steps"].items() if step["exit_code"] == 124]
+    write_report(out, work, report, started)
+    print(f"5. wrote {out / 'device_check.json'}, device_check.md and records.tar.gz ({report['seconds']:.0f} s)",
+          flush=True)
     print(markdown(report))
     return 0
 
