@@ -122,18 +122,24 @@ def test_batch_runner_reports_the_failing_notebook_and_keeps_it(tmp_path, capsys
 
 
 def test_ground_truth_notebook_runs_with_small_parameters(study, tmp_path):
+    seed_runs = [str(ROOT / "results" / f"search-cpu-seed{s}") for s in (0, 1, 2)]  # three real, different runs
     executed = _execute("05_ground_truth", tmp_path, record_dir=str(tmp_path / "gt" / "groundtruth-smoke"),
                         search_runs=[str(study["run_dir"])], preset="smoke", epochs=1, train=True, seeds=[0, 1],
                         n_sample=1, results_dir=str(tmp_path / "gt"), extra={"epochs": 1, "dataset": "synthetic"},
                         run_root=str(tmp_path / "runs"),
-                        val_images=200, figures_dir=str(tmp_path / "figures"),
-                        seed_runs=[str(study["run_dir"])] * 2)
-    text = json.dumps([c.outputs for c in executed.cells[:-1] if c.cell_type == "code"])
-    assert "Kendall tau" in text and "noise ceiling" in text and "alpha" in text and "one-shot" in text
-    for name in ("scores", "tau", "ceiling", "set"):
+                        val_images=200, figures_dir=str(tmp_path / "figures"), seed_runs=seed_runs)
+    outputs = json.dumps([c.outputs for c in executed.cells if c.cell_type == "code"])
+    # the tables the notebook shows are the package's, recomputed here from the same record and runs
+    from vggdarts import agreement, groundtruth
+
+    rep = groundtruth.report(tmp_path / "gt" / "groundtruth-smoke", [str(study["run_dir"])], 1, val_images=200)
+    for line in groundtruth.markdown(rep).splitlines()[:6]:
+        assert json.dumps(line)[1:-1] in outputs, line
+    agree = agreement.seed_agreement(seed_runs)
+    assert agree["agreeing_blocks"] < 6  # the three cpu seeds disagree on some blocks ...
+    assert f"argmax agrees in every run: {agree['agreeing_blocks']} of 6" in outputs  # ... and the notebook says so
+    for name in ("scores", "tau", "ceiling", "set", "seeds"):
         assert (tmp_path / "figures" / f"ground_truth_{name}.png").stat().st_size > 10_000
-    assert "argmax agrees in every run: 6 of 6" in json.dumps(executed.cells[-1].outputs)  # a run agrees with itself
-    assert (tmp_path / "figures" / "ground_truth_seeds.png").stat().st_size > 10_000
     rows = (tmp_path / "gt" / "groundtruth-smoke" / "groundtruth.csv").read_text().splitlines()
     assert len(rows) == 1 + 4 * 2  # (1 sampled + none, resnet, all) x 2 seeds
 
