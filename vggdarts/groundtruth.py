@@ -318,6 +318,7 @@ def control_scores(record_dir: Path, rows: list[dict], truth: dict[str, float]) 
 
 
 def paired_differences(runs: dict, controls: dict, truth: dict[str, float], n_resamples: int) -> list[dict]:
+    """``controls``: the report's control entry (scores and their agreement with the truth)."""
     """Paired bootstraps over architectures: each run's alpha against the parameter count, and each run's
     one-shot score against the best-ranking zero-cost proxy (chosen on the truth itself: the strongest control)."""
     from .proxies import NAMES
@@ -327,15 +328,14 @@ def paired_differences(runs: dict, controls: dict, truth: dict[str, float], n_re
         return len(ids), bootstrap_tau_difference([a[i] for i in ids], [b[i] for i in ids], [truth[i] for i in ids],
                                                   n_resamples=n_resamples)
 
-    proxies_here = [p for p in NAMES if p in controls]
-    best = max(proxies_here, key=lambda p: kendall_tau(*zip(*[(controls[p][a], truth[a]) for a in controls[p]])),
-               default=None)
+    scores, agreement = controls["scores"], controls["agreement"]
+    best = max((p for p in NAMES if p in scores), key=lambda p: agreement[p]["tau"].estimate, default=None)
     out = []
     for run, info in runs.items():
-        n, d = diff(info["scores"]["alpha"], controls["params"])
+        n, d = diff(info["scores"]["alpha"], scores["params"])
         out.append({"run": run, "score": "alpha", "control": "params", "n": n, "difference": d})
         if "one-shot" in info["scores"] and best is not None:
-            n, d = diff(info["scores"]["one-shot"], controls[best])
+            n, d = diff(info["scores"]["one-shot"], scores[best])
             out.append({"run": run, "score": "one-shot", "control": best, "n": n, "difference": d})
     return out
 
@@ -364,7 +364,8 @@ def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: in
                           "agreement": {k: rank_agreement(v, truth, n_resamples) for k, v in scores.items()},
                           "agreement_figure3": {k: rank_agreement(v, figure3_truth, n_resamples)
                                                 for k, v in scores.items()}}
-    sampled = {a for a in truth if any(o.startswith("sample") for o in archs_origin(rows)[a])}
+    origins = archs_origin(rows)
+    sampled = {a for a in truth if any(o.startswith("sample") for o in origins[a])}
     sampled_truth = {a: truth[a] for a in sampled}
     for info in runs.values():
         info["agreement_sampled"] = {k: agreement_if_shared(v, sampled_truth, n_resamples)
@@ -376,8 +377,8 @@ def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: in
                     "agreement_sampled": {k: agreement_if_shared(v, sampled_truth, n_resamples)
                                           for k, v in controls.items()}}
     picks: dict[str, list[dict]] = {}  # every architecture of an origin (random draws three)
-    for aid, origins in archs_origin(rows).items():
-        for origin in origins:
+    for aid, its_origins in origins.items():
+        for origin in its_origins:
             if not origin.startswith("sample") and aid in truth:
                 standing = pick_standing(aid, truth)
                 among = pick_standing(aid, {**sampled_truth, aid: truth[aid]}) if sampled_truth else None
@@ -390,7 +391,7 @@ def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: in
     ceiling = seed_noise_ceiling(seeds, n_resamples)
     return {"epochs": epochs, "truth": truth, "test": mean_accuracy(rows, epochs, "test_acc"), "runs": runs,
             "controls": control_info, "sampled": sorted(sampled),
-            "paired": paired_differences(runs, controls, truth, n_resamples),
+            "paired": paired_differences(runs, control_info, truth, n_resamples),
             "ceiling": ceiling, "n_seeds": len(seeds),
             "ceiling_for_mean": ceiling_for_mean(ceiling["tau"], len(seeds)) if ceiling else None,
             "chance_tau": random_tau(truth),

@@ -49,21 +49,28 @@ def synflow(model: nn.Module, input_shape: tuple[int, ...]) -> float:
     return float(sum((w.detach() * w.grad).abs().sum() for w in _weights(net)))
 
 
-def _loss_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+def _loss_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    """(conv and linear weights, dL/dW) of a copy in train mode (batch statistics), L the batch's cross-entropy."""
     net = copy.deepcopy(model).train()
     weights = _weights(net)
     grads = torch.autograd.grad(F.cross_entropy(net(x), y), weights)
     return [w.detach() for w in weights], grads
 
 
-def snip(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    weights, grads = _loss_gradients(model, x, y)
+def _snip(weights, grads) -> float:
     return float(sum((w * g).abs().sum() for w, g in zip(weights, grads)))
 
 
-def grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    _, grads = _loss_gradients(model, x, y)
+def _grad_norm(grads) -> float:
     return float(sum(g.norm() for g in grads))
+
+
+def snip(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return _snip(*_loss_gradients(model, x, y))
+
+
+def grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return _grad_norm(_loss_gradients(model, x, y)[1])
 
 
 def naswot_from_codes(codes: torch.Tensor) -> float:
@@ -101,8 +108,9 @@ def naswot(model: nn.Module, x: torch.Tensor) -> float:
 
 
 def all_proxies(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    return {"synflow": synflow(model, tuple(x.shape[1:])), "snip": snip(model, x, y),
-            "grad_norm": grad_norm(model, x, y), "naswot": naswot(copy.deepcopy(model), x)}
+    weights, grads = _loss_gradients(model, x, y)  # one backward for snip and grad_norm
+    return {"synflow": synflow(model, tuple(x.shape[1:])), "snip": _snip(weights, grads),
+            "grad_norm": _grad_norm(grads), "naswot": naswot(copy.deepcopy(model), x)}
 
 
 # ----------------------------------------------------------------------------- the ground-truth set
@@ -114,15 +122,15 @@ def proxy_batch(width: float, batch: int = 64, dataset: str = "auto", data_root:
     """One batch of ``batch`` training images (the retrain's training part, a fixed seeded draw, no
     augmentation), normalised as the networks see them."""
     from .config import make_config
-    from .data import load_dataset, split_in_two, stratified_subset
+    from .data import load_dataset
+    from .retrain import train_val_split
     from .training import make_batches
 
     config = make_config("retrain", "cpu", {"arch": "-", "width": width, "dataset": dataset, "data_root": data_root,
                                             "batch_size": batch, "eval_batch_size": batch})
     data = load_dataset(config.dataset, config.data_root)
-    used = stratified_subset(data.train_y, 0, seed=0)
-    _, train_part = split_in_two(data.train_y[used], seed=0, first=config.val_size)
-    pick = used[train_part][np.random.default_rng(0).choice(len(train_part), batch, replace=False)]
+    train_idx, _ = train_val_split(data, config)
+    pick = train_idx[np.random.default_rng(0).choice(len(train_idx), batch, replace=False)]
     batches = make_batches(data, data.train_x[pick], data.train_y[pick], config, torch.device("cpu"), train=False)
     x, y = next(iter(batches.epoch(0)))
     return x.contiguous(), y, data

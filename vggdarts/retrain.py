@@ -52,6 +52,15 @@ def check_same_architecture(run: RunDir, mask) -> None:
                           "or restore the original mask file.")
 
 
+def train_val_split(data, config: RetrainConfig):
+    """(training indices, validation indices) of a retrain: ``val_size`` images held out, stratified, seed 0."""
+    used = stratified_subset(data.train_y, config.train_subset, seed=0)
+    if config.val_size >= len(used):
+        raise RunDirError(f"val_size={config.val_size} leaves no training images (only {len(used)} used)")
+    val_part, train_part = split_in_two(data.train_y[used], seed=0, first=config.val_size)
+    return used[train_part], used[val_part]
+
+
 def _retrain(config: RetrainConfig, run: RunDir, mask, arch_record: dict) -> dict:
     ckpt = run.load_checkpoint()
     if (done := run.finished_summary(ckpt)) is not None:
@@ -60,11 +69,7 @@ def _retrain(config: RetrainConfig, run: RunDir, mask, arch_record: dict) -> dic
     configure_threads(config.threads)
     device = resolve_device(config.device)
     data = load_dataset(config.dataset, config.data_root)
-    used = stratified_subset(data.train_y, config.train_subset, seed=0)
-    if config.val_size >= len(used):
-        raise RunDirError(f"val_size={config.val_size} leaves no training images (only {len(used)} used)")
-    val_part, train_part = split_in_two(data.train_y[used], seed=0, first=config.val_size)
-    train_idx, val_idx = used[train_part], used[val_part]
+    train_idx, val_idx = train_val_split(data, config)
     test_idx = stratified_subset(data.test_y, config.test_subset, seed=0)
     train = make_batches(data, data.train_x[train_idx], data.train_y[train_idx], config, device, train=True)
     val = make_batches(data, data.train_x[val_idx], data.train_y[val_idx], config, device, train=False)

@@ -68,14 +68,9 @@ def bootstrap_interval(statistic, x, y, confidence: float = 0.95, n_resamples: i
     Kendall tau and Spearman rho are evaluated on all resamples at once (:data:`VECTORISED`): the same
     resamples, the same values to rounding, at a fraction of the cost."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if statistic in VECTORISED:
-        along = VECTORISED[statistic]
-        result = stats.bootstrap((x, y), lambda a, b, axis=-1: along(a, b, axis), paired=True, vectorized=True,
-                                 confidence_level=confidence, n_resamples=n_resamples, method="percentile",
-                                 random_state=np.random.default_rng(seed))
-        ci = result.confidence_interval
-        return Interval(float(statistic(x, y)), float(ci.low), float(ci.high))
-    result = stats.bootstrap((x, y), lambda a, b: statistic(a, b), paired=True, vectorized=False,
+    along = VECTORISED.get(statistic)
+    vectorised = (lambda a, b, axis=-1: along(a, b, axis)) if along else (lambda a, b: statistic(a, b))
+    result = stats.bootstrap((x, y), vectorised, paired=True, vectorized=along is not None,
                              confidence_level=confidence, n_resamples=n_resamples, method="percentile",
                              random_state=np.random.default_rng(seed))
     ci = result.confidence_interval
