@@ -1,5 +1,5 @@
 # Two commands on a fresh machine (each creates .venv and installs on first use):
-#   make run  [PRESET=smoke|cpu|paper] [RUN_DIR=runs/PRESET]   the study: notebooks 01 -> 04 via papermill
+#   make run  [PRESET=smoke|cpu|paper] [RUN_DIR=runs/PRESET]   the study: notebooks 01 -> 04 via papermill (05: PRESET=results)
 #   make test                                                   the test suite (what CI runs)
 #   make e2e                                                    the browser check of JupyterLab (CI runs it too)
 #   make lab                                                    JupyterLab on the project
@@ -29,8 +29,10 @@ data:
 run: $(BIN)/.installed data
 	$(BIN)/python -m vggdarts notebooks --preset $(PRESET) --run-dir $(RUN_DIR)
 
+# The suite, then every notebook as committed (its cheap default parameters) under nbval.
 test: $(BIN)/.installed data
 	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --nbval-lax notebooks/
 
 # A real browser (Debian's chromium + chromedriver, installed here if missing; apt-get needs root) opens
 # notebook 02 in a running JupyterLab, runs it, moves the explorer's epoch slider, checks the heatmap changed.

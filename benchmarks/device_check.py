@@ -1,4 +1,4 @@
-"""The one-shot GPU check (run through benchmarks/device_check.sh; see the README, "GPU").
+"""The one-shot GPU check (run through benchmarks/device_check.sh; see docs/gpu.md, "The device check").
 
 Five steps, each with its own time limit and all under one overall ``--deadline`` (default 540 s, inside the
 device tool's 600 s per command): a step gets the smaller of its limit and the time left, runs in its own
@@ -15,7 +15,7 @@ Run directories live outside ``$OUT`` (``runs/device-check-work``):
 5. ``device_check.json`` and ``device_check.md`` under the output folder.
 
 ``--cpu-dry-run`` walks the same steps on the CPU at smoke size (synthetic data, width 0.125, no compile
-and no CUDA graphs; the CUDA tests report "skipped"), in about a minute: it proves the script, not the GPU.
+and no CUDA graphs; the CUDA tests report "skipped"), in 1-3 minutes: it proves the script, not the GPU.
 It also hides the packages the GPU machine lacks (papermill, submitit, ipywidgets, nbformat), so a step
 that needed one would fail here first.
 """

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One-shot check for a GPU window (README, "GPU"): device facts, the CUDA tests, the step benchmark in every
+# One-shot check for a GPU window (docs/gpu.md, "The device check"): device facts, the CUDA tests, the step benchmark in every
 # speed mode, two epochs of the paper search in the fastest correct mode; everything under $OUT (when set)
 # or runs/device-check-<time>/.  Needs only python3 with torch, numpy and pytest: no venv, no network.
 #

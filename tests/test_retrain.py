@@ -101,3 +101,20 @@ def test_rows_of_several_sweeps_are_labelled_and_paired(smoke_run, tmp_path):
     by_seed = {(r["method"], r["seed"]): r["test_acc"] for r in rows}
     assert d.estimate == pytest.approx(np.mean([by_seed[("other/all", s)] - by_seed[("none", s)] for s in (0, 1)]))
     assert table["none"]["diff"] is None
+
+
+def test_pairs_are_marked_approximate_where_the_runs_had_other_threads_or_cpus():
+    def row(method, seed, acc, threads, cap):
+        return {"method": method, "seed": seed, "status": "ok", "test_acc": acc, "final_val_acc": acc,
+                "n_shortcuts": 0, "params": 1e6, "macs": 1e6, "threads": threads, "cpu_capability": cap}
+
+    same = [row("none", s, 70 + s, 1, "AVX512") for s in (0, 1)] + [row("all", s, 71 + s, 1, "AVX512") for s in (0, 1)]
+    table = compare.aggregate(same)
+    assert [r["pairs"] for r in table if r["method"] == "all"] == [["same", "same"]]
+    assert "≈" not in compare.markdown_table(table) and "2 of 2 ran under the same" in compare.markdown_table(table)
+    other = same[:2] + [row("all", 0, 71, 2, "AVX512"), row("all", 1, 72, 1, "AVX2")]
+    text = compare.markdown_table(compare.aggregate(other))
+    assert "≈ |" in text and "0 of 2 ran under the same" in text and "2 under another thread count" in text
+    legacy = same[:2] + [row("all", s, 71 + s, 1, "unknown") for s in (0, 1)]
+    assert compare.aggregate(legacy)[0]["pairs"] == ["unrecorded", "unrecorded"]
+    assert "≈" not in compare.markdown_table(compare.aggregate(legacy))

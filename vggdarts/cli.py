@@ -36,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _job_args(p: argparse.ArgumentParser, job: str) -> None:
     p.add_argument("--preset", default="smoke", choices=sorted(PRESETS[job]),
-                   help="smoke (seconds), cpu (quarter width, for a 2-core CPU), paper (the study's setup)")
+                   help="smoke (under a minute), cpu (quarter width, for a 2-core CPU), paper (the study's setup)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, e.g. --set epochs=3 --set dataset=PATH")
 

@@ -172,6 +172,25 @@ def collect_many(folders: dict[str, str | Path]) -> list[dict]:
     return rows
 
 
+def run_machine(run: Path, summary: dict) -> dict[str, Any]:
+    """The thread count and CPU capability a run trained under: the summary's measured values where it has
+    them, else the config's ``threads`` (0: torch's default, all cores) and "unknown" (not recorded then)."""
+    config = read_json(run, "config.json")
+    return {"threads": summary.get("threads", config.get("threads") or 0),
+            "cpu_capability": summary.get("cpu_capability") or config.get("cpu_capability") or "unknown"}
+
+
+def pairing(a: dict, b: dict) -> str:
+    """Whether two runs of one seed can be bit-identical in their arithmetic: "same" (thread count and CPU
+    capability recorded and equal), "differs" (either recorded and different), "unrecorded" (threads equal,
+    the capability not recorded).  Seed pairing holds in every case (initialisation and data order are the
+    seed's); only "same" pairs share the float reductions too."""
+    if a["threads"] != b["threads"] or "unknown" not in (a["cpu_capability"], b["cpu_capability"]) and \
+            a["cpu_capability"] != b["cpu_capability"]:
+        return "differs"
+    return "unrecorded" if "unknown" in (a["cpu_capability"], b["cpu_capability"]) else "same"
+
+
 def collect(out_dir: str | Path, write: bool = True) -> list[dict]:
     """Rows (method, seed, test_acc, ...) of every finished retrain under ``out_dir``; writes comparison.csv
     (unless ``write=False``: reporting a committed record changes nothing in it)."""
@@ -181,7 +200,7 @@ def collect(out_dir: str | Path, write: bool = True) -> list[dict]:
         rows.append({"method": summary_file.parent.parent.name, "seed": s["seed"], "status": "ok",
                      "test_acc": s["test_acc"], "final_val_acc": s["final_val_acc"], "n_shortcuts": s["n_shortcuts"],
                      "params": s["params"], "macs": s["macs"], "epochs": s["epochs_done"],
-                     "dataset": s["dataset_used"]})
+                     "dataset": s["dataset_used"], **run_machine(summary_file.parent, s)})
     for failed_file in sorted(Path(out_dir).glob("*/seed*/failed.json")):
         if (failed_file.parent / "summary.json").exists():
             continue
@@ -204,7 +223,7 @@ def aggregate(rows: list[dict], reference: str = "none") -> list[dict]:
     ``failed`` counts runs that diverged; ``diff`` is the paired difference to ``reference`` over the seeds
     both have (a stats.Interval: mean and 95% t interval), None where there is nothing to pair."""
     out = []
-    by_seed = lambda method: {r["seed"]: r["test_acc"] for r in rows if r["method"] == method and r["status"] == "ok"}  # noqa: E731
+    by_seed = lambda method: {r["seed"]: r for r in rows if r["method"] == method and r["status"] == "ok"}  # noqa: E731
     base = by_seed(reference)
     for method in dict.fromkeys(r["method"] for r in rows):
         everything = [r for r in rows if r["method"] == method]
@@ -213,13 +232,14 @@ def aggregate(rows: list[dict], reference: str = "none") -> list[dict]:
         acc = np.array([r["test_acc"] for r in ok], dtype=float)
         mine = by_seed(method)
         seeds = sorted(set(mine) & set(base))
-        diff = (paired_difference([mine[s] for s in seeds], [base[s] for s in seeds])
-                if method != reference and seeds else None)
+        paired = method != reference and seeds
+        diff = paired_difference([mine[s]["test_acc"] for s in seeds], [base[s]["test_acc"] for s in seeds]) if paired else None
+        pairs = [pairing(mine[s], base[s]) for s in seeds] if paired and "threads" in base[seeds[0]] else []
         out.append({"method": method, "n": len(ok), "failed": len(everything) - len(ok), "test_acc_mean": mean("test_acc"),
                     "test_acc_std": float(acc.std(ddof=1)) if len(acc) > 1 else math.nan,
                     "val_acc_mean": mean("final_val_acc"), "n_shortcuts": float(everything[0]["n_shortcuts"]),
                     "params_M": mean("params") / 1e6, "macs_M": mean("macs") / 1e6, "diff": diff,
-                    "diff_n": len(seeds), "reference": reference})
+                    "diff_n": len(seeds), "pairs": pairs, "reference": reference})
     return sorted(out, key=lambda r: -r["test_acc_mean"] if not math.isnan(r["test_acc_mean"]) else math.inf)
 
 
@@ -239,8 +259,18 @@ def markdown_table(summary: list[dict]) -> str:
             delta = f"{d.estimate:+.2f} (n={r['diff_n']}, no interval)"
         else:
             delta = f"**{d}**" if d.excludes_zero else f"{d}"
+        if "differs" in r.get("pairs", []):
+            delta += " ≈"
         lines.append(f"| {r['method']} | {runs} | {r['test_acc_mean']:.2f}{std} | {r['val_acc_mean']:.2f} | "
                      f"{r['n_shortcuts']:.0f} | {r['params_M']:.3f} | {r['macs_M']:.1f} | {delta} |")
+    pairs = [p for r in summary for p in r.get("pairs", [])]
+    if pairs:
+        differs = pairs.count("differs")
+        lines += ["", f"Seed pairs: {pairs.count('same')} of {len(pairs)} ran under the same thread count and CPU "
+                  f"capability, {pairs.count('unrecorded')} under the same thread count on a CPU whose capability "
+                  f"was not recorded, and {differs} under another thread count or CPU"
+                  + (" (marked ≈: that pairing is approximate; the runs share initialisation and data order, not "
+                     "their float reductions)." if differs else ".")]
     return "\n".join(lines)
 
 

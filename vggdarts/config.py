@@ -164,7 +164,7 @@ class RetrainConfig(TrainConfig):
 # What the report does not state, filled in with the DARTS repository's search defaults (its code followed a DARTS
 # replication).  The evidence: a `cpu` search with arch_weight_decay 1e-3 (results/search-cpu-seed0-awd) keeps
 # |alpha| <= 2.5 with the rejected sources of a row clustered, Table 3's signature; without it alpha drifts to
-# -13 (README, "The unstated settings").  The weights' decay, clipping and cosine schedule follow the
+# -13 (docs/report.md, "The unstated settings").  The weights' decay, clipping and cosine schedule follow the
 # same reading.
 DARTS_UNSTATED: dict[str, Any] = dict(alpha_weight_decay=1e-3, weight_decay=3e-4, grad_clip=5.0,
                                       lr_schedule="cosine", lr_min=0.001)

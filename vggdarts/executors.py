@@ -73,7 +73,7 @@ def load_slurm_config(path: str | os.PathLike | None) -> dict[str, Any]:
 
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"SLURM config {path} does not exist (see the README's cluster.yaml example)")
+        raise FileNotFoundError(f"SLURM config {path} does not exist (copy and edit docs/cluster.yaml; docs/reference.md, 'Sweeps')")
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a mapping of SLURM settings, e.g. 'partition: gpu'")

@@ -192,7 +192,8 @@ METHOD_ORDER = ("all", "argmax", "none", "perturbation", "random", "resnet", "th
 
 
 def comparison(summary: list[dict], title: str = "") -> Figure:
-    """Test accuracy (mean +- std over seeds) per method against parameters and MACs.
+    """Test accuracy (mean +- std over seeds; one run's value where each method has one) per method against
+    parameters and MACs.
 
     ``summary`` rows as from :func:`vggdarts.compare.aggregate`."""
     fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.6), sharey=True)
@@ -211,7 +212,8 @@ def comparison(summary: list[dict], title: str = "") -> Figure:
                         zorder=3 + 20 - size, label=label)
     axes[0].set_xlabel("parameters (M)")
     axes[1].set_xlabel("MACs per image (M)")
-    axes[0].set_ylabel("test accuracy (%), mean ± std over seeds")
+    most = max((r["n"] for r in summary), default=0)
+    axes[0].set_ylabel("test accuracy (%), mean ± std over seeds" if most > 1 else "test accuracy (%), one seed")
     for ax in axes:
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)

@@ -8,9 +8,12 @@ each one in place and :func:`stale` names those whose committed text differs fro
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Callable
+
+import numpy as np
 
 from . import reference
 from .files import atomic_write_text
@@ -61,7 +64,236 @@ def ground_truth_table(results: Path) -> str:
     return groundtruth.markdown(rep).replace(str(results) + "/", "") + "\n"
 
 
-TABLES: dict[str, Callable[[Path], str]] = {"unstated-settings": signature_table, "ground-truth": ground_truth_table}
+# ---- the searches -------------------------------------------------------------------------------------------
+
+SEARCHES = ("search-cpu", "search-cpu-seed0", "search-cpu-seed1", "search-cpu-seed2", "search-cpu-softmax_none",
+            "search-cpu-sigmoid", "search-cpu-gumbel", "search-cpu-second-fd", "search-cpu-second-exact",
+            "search-cpu-seed0-awd")
+
+
+def _threads(config: dict) -> str:
+    return "not recorded" if "threads" not in config else str(config["threads"] or "all cores")
+
+
+def search_records_table(results: Path) -> str:
+    """One row per committed search record: what it ran and what its supernet reached (test read every epoch,
+    reported only; the selection is the best epoch by val accuracy, the alpha half)."""
+    lines = ["| record | relaxation | order | seed | alpha wd | epochs | threads | val acc % at best-val epoch "
+             "| test acc % there | best test acc % (epoch) | final test acc % |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name in SEARCHES:
+        c, s = read_json(results / name, "config.json"), read_json(results / name, "summary.json")
+        relaxation = c.get("relaxation", "softmax") + (f", w0 {c['zero_one_weight']:g}" if c.get("zero_one_weight") else "")
+        order = c["order"] + (f" ({c.get('hvp', 'fd')})" if c["order"] == "second" else "")
+        lines.append(f"| `{name}` | {relaxation} | {order} | {c['seed']} | {c.get('alpha_weight_decay', 0):g} | "
+                     f"{s['epochs_done']} | {_threads(c)} | {s['best_val_acc']:.2f} (epoch {s['best_val_epoch']}) | "
+                     f"{s['test_acc_at_best_val']:.2f} | {s['best_test_acc']:.2f} ({s['best_test_epoch']}) | "
+                     f"{s['final_test_acc']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def alpha_markdown(table: np.ndarray, has_none: bool = False, digits: int = 4, bold: bool = True) -> str:
+    """A table in the study's layout (rows i = destination block 3..8, columns j = source block; blank = not a
+    candidate), the block's strongest choice in bold."""
+    from .derive import CANDIDATES
+
+    cols = [str(j) for j in range(1, 7)] + (["none"] if has_none else [])
+    lines = ["| i \\ j | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for i in range(2, 8):
+        allowed = list(CANDIDATES[i]) + ([True] if has_none else [])
+        best = max((v for v, ok in zip(table[i], allowed) if ok), default=None)
+        cells = ["" if not ok else (f"**{v:.{digits}f}**" if bold and v == best and ok else f"{v:.{digits}f}")
+                 for v, ok in zip(table[i], allowed)]
+        lines.append(f"| {i + 1} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def cpu_search_table(results: Path) -> str:
+    """The first `cpu` search's final softmax weights (Table 2 layout) and raw alpha (Table 3 layout)."""
+    raw, table = alpha_tables(results / "search-cpu")
+    return ("Softmax weights (Table 2 layout), the block's strongest source in bold:\n\n" + alpha_markdown(table)
+            + "\n\nRaw alpha (Table 3 layout):\n\n" + alpha_markdown(raw, bold=False) + "\n\nRow sums of raw alpha, "
+            "blocks 3..8: " + ", ".join(f"{v:+.2f}" for v in raw[2:].sum(1)) + "\n")
+
+
+def relaxation_tables(results: Path) -> str:
+    """The final tables of the three relaxations besides softmax, each on its own scale."""
+    from .relaxations import Relaxation
+
+    out = []
+    for name in ("softmax_none", "sigmoid", "gumbel"):
+        run = results / f"search-cpu-{name}"
+        relaxation = Relaxation(read_json(run, "config.json").get("relaxation", "softmax"))
+        out.append(f"`{name}` ({relaxation.scale_label()}):\n\n"
+                   + alpha_markdown(alpha_tables(run)[1], relaxation.has_none, digits=2, bold=not relaxation.independent))
+    return "\n\n".join(out) + "\n"
+
+
+def _agreement(results: Path, runs: dict[str, str], epoch: int | None = None, extra: dict[str, str] | None = None) -> str:
+    from . import agreement
+
+    rep = agreement.seed_agreement([results / r for r in runs.values()], list(runs), epoch)
+    text = agreement.markdown(rep)
+    for label, (a, b) in (extra or {}).items():
+        pair = agreement.seed_agreement([results / a, results / b], epoch=epoch)
+        text += f" {label}: {next(iter(pair['pairwise_tau'].values())):+.2f}."
+    return text + "\n"
+
+
+def seed_agreement_table(results: Path) -> str:
+    return _agreement(results, {"seed 0": "search-cpu-seed0", "seed 1": "search-cpu-seed1", "seed 2": "search-cpu-seed2"},
+                      extra={"Seed 0 against its rerun with 2 threads (`search-cpu`)": ("search-cpu-seed0", "search-cpu")})
+
+
+def second_order_table(results: Path) -> str:
+    return _agreement(results, {"first order": "search-cpu-seed0", "second order, fd": "search-cpu-second-fd",
+                                "second order, exact": "search-cpu-second-exact"}, epoch=20,
+                      extra={"After epoch 20, first order seed 0 against its 2-thread rerun": ("search-cpu-seed0", "search-cpu"),
+                             "against seed 1": ("search-cpu-seed0", "search-cpu-seed1"),
+                             "against seed 2": ("search-cpu-seed0", "search-cpu-seed2")})
+
+
+# ---- derived architectures, retrained ------------------------------------------------------------------------
+
+def _comparison(results: Path, folders: dict[str, str], keep=None) -> str:
+    from . import compare
+
+    rows = compare.collect_many({label: results / folder for label, folder in folders.items()})
+    rows = [r for r in rows if keep is None or r["method"] in keep]
+    return compare.markdown_table(compare.aggregate(rows)) + "\n"
+
+
+def compare_cpu_table(results: Path) -> str:
+    return _comparison(results, {"": "compare-cpu"})
+
+
+def compare_20ep_table(results: Path) -> str:
+    return _comparison(results, {"": "compare-cpu-20ep"})
+
+
+BASELINES = ("all", "random", "none")
+
+
+def relaxations_retrained_table(results: Path) -> str:
+    folders = {"": "compare-cpu", "softmax_none": "compare-cpu-softmax_none", "sigmoid": "compare-cpu-sigmoid",
+               "gumbel": "compare-cpu-gumbel", "softmax (seed-0 rerun)": "compare-cpu-seed0"}
+    keep = BASELINES + ("softmax_none/argmax", "sigmoid/threshold", "sigmoid/argmax", "gumbel/argmax",
+                        "softmax (seed-0 rerun)/argmax")
+    return _comparison(results, folders, keep)
+
+
+def perturbation_retrained_table(results: Path) -> str:
+    keep = BASELINES + ("argmax", "seed-0 rerun/argmax", "seed-0 rerun/perturbation")
+    return _comparison(results, {"": "compare-cpu", "seed-0 rerun": "compare-cpu-seed0"}, keep)
+
+
+# ---- measurements in benchmarks/results ----------------------------------------------------------------------
+
+def _bench(results: Path, name: str) -> dict:
+    return json.loads((results.parent / "benchmarks" / "results" / name).read_text())
+
+
+def perturbation_picks_table(results: Path) -> str:
+    rec = _bench(results, "perturbation-bn-seed0.json")
+
+    def sources(mask):
+        return [next((j + 1 for j in range(6) if mask[i][j]), "none") for i in range(2, 8)]
+
+    lines = ["| selection on `search-cpu-seed0` | 3 | 4 | 5 | 6 | 7 | 8 |", "|---|---|---|---|---|---|---|"]
+    picks = {"argmax of alpha": sources(rec["argmax"]),
+             "perturbation, running BN statistics (old)": sources(rec["running_statistics"]["mask"]),
+             "perturbation, batch statistics (fixed)": sources(rec["batch_statistics"]["mask"])}
+    for label, row in picks.items():
+        cells = [f"**{v}**" if len({p[k] for p in picks.values()}) > 1 else str(v) for k, v in enumerate(row)]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    drops = {m["block"]: m["drop_by_source"] for m in rec["batch_statistics"]["measurements"]}
+    lines += ["", "Accuracy drop (points) of the supernet when the kept edge is removed, batch statistics: "
+              + "; ".join(f"block {b}: {max(d.values()):.1f}" for b, d in drops.items()) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def hvp_table(results: Path) -> str:
+    rec = _bench(results, "hvp-cpu.json")
+    lines = ["| point | fd (float32, eps = 0.01/‖v‖): relative error of the alpha gradient | cosine(fd, exact) "
+             "| exact in float32: relative error | ‖second-order term‖ / ‖gradient‖ |", "|---|---|---|---|---|"]
+    for r in rec["summary"]:
+        point = "initialisation" if r["epoch"] == 0 else f"after epoch {r['epoch']}"
+        lines.append(f"| {point} | {r['median_fd_rel_error']:.2f} | {r['median_fd_cosine']:.3f} | "
+                     f"{r['median_exact32_rel_error']:.2g} | {r['median_second_order_share']:.2f} |")
+    lines += ["", f"Medians over {len(rec['rows']) // len(rec['summary'])} (train, val) batch pairs of "
+              f"{rec['batch_size']} at each point ({rec['dataset']}, width {rec['width']:g}, {rec['threads']} thread). "
+              "Time per search step relative to a plain training step: "
+              + ", ".join(f"{k} {rec[f'{k}_over_plain']:.2f}x" for k in ("first", "fd", "exact")) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def bench_table(results: Path) -> str:
+    lines = ["| width | threads | matmul GFLOP/s | plain step img/s | first-order / plain | second-order / plain "
+             "| data share of a step | plain step / matmul rate |", "|---|---|---|---|---|---|---|---|"]
+    for name in ("cpu-width1.json", "cpu-width0.25.json"):
+        r = _bench(results, name)
+        lines.append(f"| {r['width']:g} | {r['threads']} | {r['matmul_gflops']:.1f} | {r['plain_img_s']:.1f} | "
+                     f"{r['first_over_plain']:.2f}x | {r['second_over_plain']:.2f}x | "
+                     f"{100 * r['data_share_of_first_order_step']:.1f}% | {100 * r['plain_over_matmul']:.0f}% |")
+    return "\n".join(lines) + "\n"
+
+
+def cpu_modes_table(results: Path) -> str:
+    r = _bench(results, "cpu-modes-width0.25.json")
+    eager = r["modes"]["eager"]["first_order_img_s"]
+    lines = [f"| mode (CPU, width {r['width']:g}, {r['threads']} thread) | first-order img/s | vs eager | plain img/s "
+             "| set-up (first call) |", "|---|---|---|---|---|"]
+    for mode, m in r["modes"].items():
+        lines.append(f"| {mode} | {m['first_order_img_s']:.0f} | {m['first_order_img_s'] / eager:.2f}x | "
+                     f"{m['plain_img_s']:.0f} | {m['first_call_s']:.0f} s |")
+    return "\n".join(lines) + "\n"
+
+
+def executors_table(results: Path) -> str:
+    r = _bench(results, "executors-cpu.json")
+    return ("| jobs | preset | cores | inline s | local pool s | local / inline |\n|---|---|---|---|---|---|\n"
+            f"| {r['jobs']} | {r['preset']} | {r['cores']} | {r['inline_seconds']:.1f} | {r['local_seconds']:.1f} | "
+            f"{r['local_over_inline']:.2f} |\n")
+
+
+def fidelity_table(results: Path) -> str:
+    from . import groundtruth
+
+    rows = groundtruth.read_records(results / "groundtruth-cpu" / "groundtruth.csv")
+    mean8, seeds8 = groundtruth.mean_accuracy(rows, 8), groundtruth.per_seed(rows, 8)
+    seeds20 = groundtruth.per_seed(rows, 20)
+    origin = groundtruth.archs_origin(rows)
+    long = seeds20.get(0, {})
+    lines = ["| architecture | 8 ep, mean of the seeds | 8 ep, seed 0 | 20 ep, seed 0 | 20 ep minus the 8-ep mean |",
+             "|---|---|---|---|---|"]
+    for arch in sorted(long, key=long.get):
+        label = next((f"`{b}`" for b in ("none", "resnet", "all") if b in origin.get(arch, [])), "sample")
+        lines.append(f"| {label} ({arch}) | {mean8[arch]:.2f} | {seeds8[0][arch]:.2f} | {long[arch]:.2f} | "
+                     f"{long[arch] - mean8[arch]:+.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def below_none_table(results: Path) -> str:
+    """How many stand-alone architectures, sampled ones and picks, train below plain VGG11 (`none`)."""
+    from . import groundtruth
+
+    rows = groundtruth.read_records(results / "groundtruth-cpu" / "groundtruth.csv")
+    truth, origin = groundtruth.mean_accuracy(rows, 8), groundtruth.archs_origin(rows)
+    none = truth["a000000"]
+    sampled = [a for a in truth if any(o.startswith("sample") for o in origin[a])]
+    picks = [a for a in truth if a not in sampled and not {"none", "resnet", "all"} & set(origin[a])]
+    below = lambda archs: [a for a in archs if truth[a] < none]  # noqa: E731
+    return (f"| architectures (8 epochs, mean val acc) | trained | below `none` ({none:.2f}) |\n|---|---|---|\n"
+            f"| sampled from the Figure-3 space | {len(sampled)} | {len(below(sampled))} |\n"
+            f"| picked by a derivation method (and not a baseline) | {len(picks)} | {len(below(picks))} |\n")
+
+
+TABLES: dict[str, Callable[[Path], str]] = {
+    "search-records": search_records_table, "cpu-search": cpu_search_table, "seed-agreement": seed_agreement_table,
+    "compare-cpu": compare_cpu_table, "compare-cpu-20ep": compare_20ep_table, "relaxation-tables": relaxation_tables,
+    "relaxations-retrained": relaxations_retrained_table, "hvp": hvp_table, "second-order": second_order_table,
+    "perturbation-picks": perturbation_picks_table, "perturbation-retrained": perturbation_retrained_table,
+    "ground-truth": ground_truth_table, "fidelity": fidelity_table, "below-none": below_none_table, "unstated-settings": signature_table,
+    "bench-search": bench_table, "cpu-modes": cpu_modes_table, "executors": executors_table}
 
 
 def _render(text: str, results: Path) -> str:
