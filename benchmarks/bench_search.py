@@ -75,7 +75,8 @@ def time_steps(fn, batches, steps: int, warmup: int, device) -> float:
 
 
 def build_mode(mode: str, width: float, batches: Batches, device: torch.device):
-    """A fresh network and optimisers under one speed option; returns (step, meter, seconds of the first call)."""
+    """A fresh network and optimisers under one speed option; returns (step, meter, seconds of the first call,
+    config)."""
     config = make_config("search", "paper", {"width": width, "batch_size": batches.batch_size, "device": str(device),
                                              **MODES[mode]})
     torch.manual_seed(0)
@@ -89,26 +90,42 @@ def build_mode(mode: str, width: float, batches: Batches, device: torch.device):
         for _ in range(4):
             step(*next(stream), *next(stream), meter, update_alpha)
     _sync(device)
-    return step, meter, time.perf_counter() - started
+    return step, meter, time.perf_counter() - started, config
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:300]
 
 
 def time_modes(modes: list[str], width: float, batches: Batches, device: torch.device, steps: int,
                rounds: int = 3) -> dict:
     """Plain (weight step only) and first-order iteration per mode, timed round-robin (each round times every
-    mode in turn), so that load changes on a shared machine hit all modes alike; medians over the rounds."""
-    built = {m: build_mode(m, width, batches, device) for m in modes}
-    times: dict[str, dict[str, list[float]]] = {m: {"plain": [], "first": []} for m in modes}
+    mode in turn), so that load changes on a shared machine hit all modes alike; medians over the rounds.
+    Each mode's process-wide flags (deterministic algorithms, cuDNN's benchmark) are applied right before it
+    is timed.  A mode that fails to build or to run gets ``{"error": ...}`` and the others go on."""
+    built, out = {}, {}
+    for m in modes:
+        try:
+            built[m] = build_mode(m, width, batches, device)
+        except Exception as exc:  # a capture error, an inductor failure: recorded, not fatal
+            out[m] = {"error": _error(exc)}
+    times: dict[str, dict[str, list[float]]] = {m: {"plain": [], "first": []} for m in built}
     for _ in range(rounds):
-        for m, (step, meter, _) in built.items():
-            times[m]["plain"].append(time_steps(lambda bw, ba: step(*bw, *ba, meter, False), batches, steps, 1, device))
-            times[m]["first"].append(time_steps(lambda bw, ba: step(*bw, *ba, meter, True), batches, steps, 1, device))
-    b, out = batches.batch_size, {}
-    for m, (_, meter, first_call) in built.items():
+        for m, (step, meter, _, config) in list(built.items()):
+            try:
+                accel.configure(config, device)
+                times[m]["plain"].append(time_steps(lambda bw, ba: step(*bw, *ba, meter, False), batches, steps, 1, device))
+                times[m]["first"].append(time_steps(lambda bw, ba: step(*bw, *ba, meter, True), batches, steps, 1, device))
+            except Exception as exc:
+                out[m] = {"error": _error(exc)}
+                del built[m]
+    b = batches.batch_size
+    for m, (_, meter, first_call, _) in built.items():
         t_plain, t_first = (sorted(times[m][k])[rounds // 2] for k in ("plain", "first"))
         out[m] = {"plain_img_s": b / t_plain, "first_order_img_s": b / t_first, "first_over_plain": t_first / t_plain,
                   "first_order_ms": 1000 * t_first, "first_call_s": first_call,
                   "loss_finite": bool(torch.isfinite(meter.loss_sum))}
-    return out
+    return {m: out[m] for m in modes}
 
 
 def main() -> None:
@@ -151,6 +168,7 @@ def main() -> None:
             weight_step(model, w_opt, *bw, meter)
         return step
 
+    accel.configure(make_config("search", "paper", {"device": str(device)}), device)  # eager's flags, as in training
     gflops = matmul_gflops(device)
     kinds = [("plain", plain), ("first", first), ("second", second_order("fd")), ("second_exact", second_order("exact"))]
     t = {name: time_steps(fn, batches, args.steps, args.warmup, device)
@@ -199,10 +217,13 @@ def main() -> None:
         modes = [m for m in modes if "cuda_graphs" not in m]  # CUDA only
     if modes:
         result["modes"] = time_modes(modes, args.width, batches, device, args.steps)
-        eager = result["modes"].get("eager", {}).get("first_order_img_s")
+        eager = result["modes"].get("eager", {}).get("first_order_img_s")  # None where eager failed
         print(f"\n{'mode':18s} {'plain img/s':>12s} {'first img/s':>12s} {'first/plain':>12s} "
               f"{'first ms':>9s} {'vs eager':>9s} {'setup s':>10s}")
         for m, r in result["modes"].items():
+            if "error" in r:
+                print(f"{m:18s} failed: {r['error']}")
+                continue
             speedup = r["first_order_img_s"] / eager if eager else float("nan")
             print(f"{m:18s} {r['plain_img_s']:12.1f} {r['first_order_img_s']:12.1f} {r['first_over_plain']:12.2f} "
                   f"{r['first_order_ms']:9.2f} {speedup:8.2f}x {r['first_call_s']:10.1f}"

@@ -1,6 +1,6 @@
 """The one-shot GPU check (run through benchmarks/device_check.sh; see docs/gpu.md, "The device check").
 
-Five steps, each with its own time limit and all under one overall ``--deadline`` (default 540 s, inside the
+Six steps, each with its own time limit and all under one overall ``--deadline`` (default 540 s, inside the
 device tool's 600 s per command): a step gets the smaller of its limit and the time left, runs in its own
 process group (a timeout kills its children too), and the report is rewritten after every step, so a cut
 leaves a valid one.  What comes back is at most 8 files, none deeper than ``$OUT/a/b``: ``device_check.json``,
@@ -10,9 +10,14 @@ Run directories live outside ``$OUT`` (``runs/device-check-work``):
 1. the GPU: name, driver, torch, CUDA and cuDNN versions;
 2. the CUDA tests (``pytest -m cuda tests/test_cuda.py``), per test;
 3. the step benchmark in every speed mode (benchmarks/bench_search.py --modes all);
-4. two epochs of the ``paper`` search (CIFAR-10 JPEG copy under data/) in the fastest mode whose tests
-   passed, with the projected time of the full 100 epochs;
-5. ``device_check.json`` and ``device_check.md`` under the output folder.
+4. the ``paper`` search (CIFAR-10 JPEG copy under data/) in the fastest mode whose tests passed: after two
+   epochs the rest is projected, and the search goes on to its 100 epochs only if that fits in the time left
+   (keeping ``--retrain-reserve`` seconds for step 5), else it stops there with the projection;
+5. with the time left, the search's ``argmax``, ``all`` and ``none`` retrained once each (seed 0) at the
+   preset's width, on as many epochs as the measured epoch time allows (recorded);
+6. ``device_check.json``, ``device_check.md`` and ``records.tar.gz`` under the output folder.  ``tar x`` of
+   the archive inside ``results/`` gives ``search-paper-gpu/`` (no supernet weights: its ``record.json``
+   says so) and ``compare-paper-gpu/``, readable by notebooks 02-04, and ``device-check/`` (logs, junit XML).
 
 ``--cpu-dry-run`` walks the same steps on the CPU at smoke size (synthetic data, width 0.125, no compile
 and no CUDA graphs; the CUDA tests report "skipped"), in 1-3 minutes: it proves the script, not the GPU.
@@ -37,8 +42,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 ARCHIVE = ROOT / "data" / "cifar10-jpeg.tar.gz"
-# which CUDA tests a speed mode's correctness rests on (eager and deterministic need none beyond the basics)
-MODE_TESTS = {"bf16": "bf16", "compile": "compile", "cuda_graphs": "cuda_graphs"}
+# The CUDA tests (tests/test_cuda.py, by their junit names) every mode rests on, and those of each part of a
+# mode; tests/test_device_check.py checks that every name here is a collected test.
+BASIC_TESTS = ("test_forward_backward_and_alpha_gradients_on_cuda_equal_the_cpu", "test_a_training_epoch_makes_no_host_sync")
+MODE_TESTS = {
+    "bf16": ("test_fast_modes_track_the_fp32_eager_loss_over_200_steps[bf16]",),
+    "compile": ("test_fast_modes_track_the_fp32_eager_loss_over_200_steps[compile]",),
+    "cuda_graphs": ("test_fast_modes_track_the_fp32_eager_loss_over_200_steps[cuda_graphs]",
+                    "test_graphed_search_captures_once_under_a_constant_learning_rate",
+                    "test_a_graph_replayed_with_another_meter_counts_into_that_meter",
+                    "test_a_killed_search_resumes_on_cuda[graphs]"),
+    "deterministic": ("test_a_killed_search_resumes_on_cuda[deterministic]",),
+}
 MODE_SETTINGS = {"eager": [], "deterministic": ["deterministic=true"], "bf16": ["precision=bf16"],
                  "compile": ["compile=true"], "compile+bf16": ["compile=true", "precision=bf16"],
                  "cuda_graphs": ["cuda_graphs=true"], "cuda_graphs+bf16": ["cuda_graphs=true", "precision=bf16"]}
@@ -66,9 +81,11 @@ class Clock:
         return int(max(0.0, min(limit, self.end - time.time())))
 
 
-def run(cmd: list[str], log: Path, timeout: int, **env: str) -> tuple[int, float]:
+def run(cmd: list[str], log: Path, timeout: int, watch=None, **env: str) -> tuple[int, float]:
     """Run ``cmd`` from the repository root in its own process group, output to ``log``; (exit code,
-    seconds).  124 when it ran out of time (the whole group is killed: no grandchild keeps the GPU busy)."""
+    seconds).  124 when it ran out of time (the whole group is killed: no grandchild keeps the GPU busy).
+    ``watch()``, called every half second, may return a reason to stop early: the group is killed, the
+    reason logged, and the exit code is 0 (a decision, not a failure)."""
     started = time.time()
     with open(log, "w") as f:
         f.write("$ " + " ".join(cmd) + "\n")
@@ -78,18 +95,23 @@ def run(cmd: list[str], log: Path, timeout: int, **env: str) -> tuple[int, float
             return 124, 0.0
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
                                 env={**ENV, "PYTHONUNBUFFERED": "1", **env})
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            f.write(f"\n[device_check] timed out after {timeout} s; its process group was killed\n")
-            code = 124
+        code, reason = None, None
+        while code is None:
+            try:
+                code = proc.wait(timeout=min(0.5, max(0.01, started + timeout - time.time())))
+            except subprocess.TimeoutExpired:
+                reason = watch() if watch else None
+                if reason or time.time() >= started + timeout:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    code = 0 if reason else 124
+                    f.write(f"\n[device_check] {reason or f'timed out after {timeout} s'}; its process group "
+                            "was killed\n")
     print(f"  {' '.join(cmd[1:4])} ... exit {code} in {time.time() - started:.0f} s (log: {log.name})", flush=True)
     return code, time.time() - started
 
 
-RECORD_FILES = ("config.json", "metrics.csv", "summary.json", "alpha.npz")
+RECORD_FILES = ("config.json", "metrics.csv", "summary.json", "alpha.npz", "record.json")
 
 
 def write_report(out: Path, work: Path, report: dict, started: float) -> None:
@@ -98,10 +120,13 @@ def write_report(out: Path, work: Path, report: dict, started: float) -> None:
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     (out / "device_check.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     (out / "device_check.md").write_text(markdown(report))
-    with tarfile.open(out / "records.tar.gz", "w:gz") as tar:
+    with tarfile.open(out / "records.tar.gz", "w:gz") as tar:  # `tar x` into results/ gives importable records
         for path in sorted(work.rglob("*")):
-            if path.is_file() and (path.suffix in (".log", ".xml", ".json") and path.parent == work
-                                   or path.name in RECORD_FILES):
+            if not path.is_file():
+                continue
+            if path.parent == work and path.suffix in (".log", ".xml", ".json"):
+                tar.add(path, arcname=f"device-check/{path.name}")
+            elif path.name in RECORD_FILES or path.parent.name == "archs":
                 tar.add(path, arcname=str(path.relative_to(work)))
 
 
@@ -140,18 +165,12 @@ def test_outcomes(junit: Path) -> dict[str, str]:
 
 
 def mode_is_correct(mode: str, tests: dict[str, str], dry: bool) -> bool:
-    """A mode counts as correct when every CUDA test of its parts passed (on the dry run: nothing to check)."""
+    """A mode counts as correct when the basic CUDA tests and every test of its parts passed; a test that did
+    not run (cut by the deadline, or renamed) counts as not passed.  On the dry run there is nothing to check."""
     if dry:
         return True
-    basics = [name for name in tests if "equal_the_cpu" in name or "no_host_sync" in name]
-    if not basics or any(tests[name] != "passed" for name in basics):
-        return False
-    for part, key in MODE_TESTS.items():
-        if part in mode.split("+"):
-            related = [name for name in tests if key in name]
-            if not related or any(tests[name] != "passed" for name in related):
-                return False
-    return True
+    needed = list(BASIC_TESTS) + [name for part in mode.split("+") for name in MODE_TESTS.get(part, ())]
+    return all(tests.get(name) == "passed" for name in needed)
 
 
 def projected(metrics_csv: Path, epochs: int = 100) -> dict:
@@ -179,15 +198,65 @@ def markdown(report: dict) -> str:
                   "", "| mode | plain img/s | first-order img/s | first/plain | first-order ms | correct |",
                   "|---|---|---|---|---|---|"]
         for m, r in modes.items():
+            if "error" in r:
+                lines.append(f"| {m} | failed: {r['error']} | | | | no |")
+                continue
             lines.append(f"| {m} | {r['plain_img_s']:.0f} | {r['first_order_img_s']:.0f} | {r['first_over_plain']:.2f} "
                          f"| {r['first_order_ms']:.2f} | {'yes' if report.get('correct_modes', {}).get(m) else 'no'} |")
     paper = report.get("paper")
     if paper:
-        lines += ["", f"## `{paper['preset']}` search, 2 epochs, mode {paper['mode']}", "",
-                  f"Epoch seconds {', '.join(f'{s:.1f}' for s in paper['epoch_seconds'])}; projected "
-                  f"{paper['epochs_projected']} epochs: {paper['projected_minutes']:.1f} min "
-                  f"(target <= 2 min, stretch 1 min)."]
+        done, seconds = len(paper["epoch_seconds"]), paper["epoch_seconds"]
+        shown = ", ".join(f"{x:.1f}" for x in seconds[:3]) + (f", ... {seconds[-1]:.1f}" if done > 3 else "")
+        best = f" Best test accuracy {paper['best_test_acc']:.2f}%." if paper.get("best_test_acc") is not None else ""
+        stop = paper.get("decision") or {}
+        lines += ["", f"## `{paper['preset']}` search, mode {paper['mode']}: {done} of {paper['epochs_planned']} epochs",
+                  "", f"Epoch seconds {shown}; projected {paper['epochs_projected']} epochs: "
+                  f"{paper['projected_minutes']:.1f} min (target <= 2 min, stretch 1 min)."
+                  + (f" After {stop['after_epochs']} epochs the rest needed about {stop['needed_seconds']:.0f} s with "
+                     f"{stop['left_seconds']:.0f} s left: {'it went on' if stop['fits'] else 'stopped there'}."
+                     if stop else "") + best]
+    retrains = report.get("retrains") or {}
+    if retrains:
+        lines += ["", "## Retrains of the search's picks (seed 0)", "", "| architecture | epochs | exit | seconds "
+                  "| val acc % | test acc % |", "|---|---|---|---|---|---|"]
+        for m, r in retrains.items():
+            acc = lambda k: "" if r.get(k) is None else f"{r[k]:.2f}"  # noqa: E731
+            lines.append(f"| {m} | {r['epochs']} | {r['exit_code']} | {r['seconds']:.0f} | {acc('val_acc')} | {acc('test_acc')} |")
     return "\n".join(lines) + "\n"
+
+
+RETRAIN_METHODS = ("argmax", "all", "none")
+
+
+def retrain_step(py: str, search_run: Path, work: Path, preset: str, data: str, mode: str, clock: Clock,
+                 paper: dict | None, dry: bool) -> dict:
+    """Derive argmax, all and none from the search as far as it ran, and retrain each once (seed 0) at the
+    preset's width on a budget the time left allows.  The epochs come from the search's measured epoch:
+    a retrain epoch (45,000 images at batch 128, plain steps) is taken to cost about 1.2 search epochs."""
+    left = clock.end - time.time()
+    if not paper or not (search_run / "alpha.npz").exists() or left < (5 if dry else 60):
+        return {}
+    per_job = left / len(RETRAIN_METHODS)
+    epoch_estimate = 1.2 * paper["epoch_seconds"][-1]
+    epochs = max(1, min(2 if dry else 200, int(0.7 * per_job / max(epoch_estimate, 1e-3))))  # dry: smoke-sized
+    sweep = work / ("compare-smoke-dryrun" if dry else "compare-paper-gpu")
+    (sweep / "archs").mkdir(parents=True, exist_ok=True)
+    settings = [data, f"epochs={epochs}", "progress=false", "seed=0",
+                *[s for s in MODE_SETTINGS[mode] if not s.startswith("cuda_graphs")]]  # graphs: the search's
+    out = {}
+    for method in RETRAIN_METHODS:
+        arch, run_dir = sweep / "archs" / f"{method}.json", sweep / method / "seed0"
+        code, secs = run([py, "-m", "vggdarts", "derive", "--search-run", str(search_run), "--method", method,
+                          "--out", str(arch)], work / f"derive-{method}.log", timeout=clock.budget(60))
+        if code == 0:
+            c2, s2 = run([py, "-m", "vggdarts", "retrain", "--preset", preset, "--arch", str(arch), "--run-dir",
+                          str(run_dir), *[a for s in settings for a in ("--set", s)]], work / f"retrain-{method}.log",
+                          timeout=clock.budget(per_job))
+            code, secs = c2, secs + s2
+        summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
+        out[method] = {"exit_code": code, "seconds": secs, "epochs": epochs, "epoch_estimate_seconds": epoch_estimate,
+                       "val_acc": summary.get("final_val_acc"), "test_acc": summary.get("test_acc")}
+    return out
 
 
 def main() -> int:
@@ -195,6 +264,9 @@ def main() -> int:
     p.add_argument("--cpu-dry-run", action="store_true")
     p.add_argument("--out", default=os.environ.get("OUT") or "")
     p.add_argument("--deadline", type=float, default=540.0, help="seconds for the whole check (default 540)")
+    p.add_argument("--search-epochs", type=int, default=0, help="epochs of the search (default: 100; dry run 6)")
+    p.add_argument("--retrain-reserve", type=float, default=None,
+                   help="seconds kept for the retrains when the search's budget is set (default 120; dry run 10)")
     args = p.parse_args()
     dry = args.cpu_dry_run
     out = Path(args.out or ROOT / "runs" / f"device-check-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
@@ -243,22 +315,49 @@ def main() -> int:
     report["steps"]["bench"] = {"exit_code": code, "seconds": secs}
     write_report(out, work, report, started)
 
-    print("4. two epochs of the paper search in the fastest correct mode", flush=True)
+    print("4. the paper search in the fastest correct mode, to its end if the projection fits", flush=True)
     fastest = max((m for m, ok in report["correct_modes"].items() if ok),
                   key=lambda m: modes[m]["first_order_img_s"], default="eager")
     preset, data = ("smoke", "dataset=synthetic") if dry else ("paper", f"dataset={ARCHIVE.relative_to(ROOT)}")
-    run_dir = work / f"search-{preset}-2ep"
-    sets = [data, "epochs=2", "progress=false", *MODE_SETTINGS[fastest]]
+    epochs = args.search_epochs or (6 if dry else 100)
+    run_dir = work / ("search-smoke-dryrun" if dry else "search-paper-gpu")
+    sets = [data, f"epochs={epochs}", "progress=false", *MODE_SETTINGS[fastest]]
+    reserve = args.retrain_reserve if args.retrain_reserve is not None else (10 if dry else 120)
+    budget = clock.budget(clock.end - time.time() - reserve)
+    decision: dict = {}
+
+    def watch() -> str | None:  # after two epochs: go on only if the rest fits in the budget
+        metrics = run_dir / "metrics.csv"
+        if decision or not metrics.exists() or len(metrics.read_text().splitlines()) < 3:
+            return None
+        p = projected(metrics, epochs)
+        done = len(p["epoch_seconds"])
+        need, left = p["epoch_seconds"][-1] * (epochs - done), started_search + budget - time.time()
+        decision.update(after_epochs=done, needed_seconds=need, left_seconds=left, fits=need < left)
+        return None if need < left else (f"stopped after {done} epochs: the other {epochs - done} need about "
+                                         f"{need:.0f} s, {left:.0f} s are left")
+
+    started_search = time.time()
     code, secs = run([py, "-m", "vggdarts", "search", "--preset", preset, "--run-dir", str(run_dir),
-                      *[a for s in sets for a in ("--set", s)]], work / "search.log",
-                     timeout=clock.budget(120 if dry else 300))
+                      *[a for s in sets for a in ("--set", s)]], work / "search.log", timeout=budget, watch=watch)
     report["steps"]["search"] = {"exit_code": code, "seconds": secs}
     if (run_dir / "metrics.csv").exists():
+        summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
         report["paper"] = {"preset": preset, "mode": fastest, "settings": sets, "exit_code": code,
-                           "epochs_projected": 100, **projected(run_dir / "metrics.csv")}
+                           "epochs_planned": epochs, "epochs_projected": epochs, "decision": decision,
+                           "best_test_acc": summary.get("best_test_acc"), **projected(run_dir / "metrics.csv", epochs)}
+        (run_dir / "record.json").write_text(json.dumps(
+            {"made_by": "benchmarks/device_check.py", "supernet_weights": False, "device": report["device"].get("gpu"),
+             "epochs_done": len(report["paper"]["epoch_seconds"]), "epochs_planned": epochs}, indent=2) + "\n")
+    write_report(out, work, report, started)
+
+    print("5. retrain the search's argmax, all and none, one seed each, with the time left", flush=True)
+    report["retrains"] = retrain_step(py, run_dir, work, preset, data, fastest, clock, report.get("paper"), dry)
+    report["steps"]["retrains"] = {"exit_code": max([r["exit_code"] for r in report["retrains"].values()], default=0),
+                                   "seconds": sum(r["seconds"] for r in report["retrains"].values())}
     report["cut_by_deadline"] = [name for name, step in report["steps"].items() if step["exit_code"] == 124]
     write_report(out, work, report, started)
-    print(f"5. wrote {out / 'device_check.json'}, device_check.md and records.tar.gz ({report['seconds']:.0f} s)",
+    print(f"6. wrote {out / 'device_check.json'}, device_check.md and records.tar.gz ({report['seconds']:.0f} s)",
           flush=True)
     print(markdown(report))
     return 0

@@ -9,6 +9,7 @@
 
 Tolerances are stated where used.  Only torch, numpy and the package are needed (the GPU machine has no
 papermill or submitit)."""
+import math
 import os
 import signal
 import subprocess
@@ -163,10 +164,22 @@ def test_graphed_search_captures_once_under_a_constant_learning_rate():
     assert step.captures == 1 and meter.n == 64 * (len(batches) // 2)
 
 
-def _run_search(run_dir, *sets, kill_after_epochs=None):
+def test_a_graph_replayed_with_another_meter_counts_into_that_meter():
+    model, step = _search_setup(dict(cuda_graphs=True))
+    batches = list(_batches(n=1024).epoch(0))
+    first, second = Meter("cuda"), Meter("cuda")
+    for k in range(0, 12, 2):
+        step(*batches[k], *batches[k + 1], first)
+    before = first.loss_sum.clone()
+    step(*batches[12], *batches[13], second)
+    assert torch.equal(first.loss_sum, before) and second.n == 64 and second.loss_sum.item() > 0
+    assert step.captures == 2
+
+
+def _run_search(run_dir, *sets, kill_after_epochs=None, epochs=4):
     args = [sys.executable, "-m", "vggdarts", "search", "--preset", "smoke", "--run-dir", str(run_dir),
             "--set", "dataset=synthetic", "--set", "progress=false", "--set", "device=cuda",
-            "--set", "epochs=4", *[a for s in sets for a in ("--set", s)]]
+            "--set", f"epochs={epochs}", *[a for s in sets for a in ("--set", s)]]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if kill_after_epochs is None:
         subprocess.run(args, check=True, env=env, cwd=ROOT, capture_output=True, timeout=600)
@@ -178,7 +191,7 @@ def _run_search(run_dir, *sets, kill_after_epochs=None):
         if metrics.exists() and len(metrics.read_text().splitlines()) > kill_after_epochs:
             proc.send_signal(signal.SIGKILL)
             break
-        time.sleep(0.01)
+        time.sleep(0.001)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     subprocess.run(args, check=True, env=env, cwd=ROOT, capture_output=True, timeout=600)
@@ -186,10 +199,15 @@ def _run_search(run_dir, *sets, kill_after_epochs=None):
 
 @pytest.mark.parametrize("mode", [["deterministic=true"], ["cuda_graphs=true"]], ids=["deterministic", "graphs"])
 def test_a_killed_search_resumes_on_cuda(tmp_path, mode):
-    _run_search(tmp_path / "whole", *mode)
-    _run_search(tmp_path / "killed", *mode, kill_after_epochs=2)
+    # size the run by a measured epoch: the epochs after the kill must outlast the polling by far (a graphed
+    # smoke epoch can take milliseconds), so that the kill lands mid-run
+    _run_search(tmp_path / "probe", *mode, epochs=2)
+    epoch_s = max(float(r.split(",")[-1]) for r in (tmp_path / "probe" / "metrics.csv").read_text().splitlines()[1:])
+    epochs = min(200, max(4, 2 + math.ceil(0.5 / max(epoch_s, 1e-4))))  # at least 0.5 s of epochs after the kill
+    _run_search(tmp_path / "whole", *mode, epochs=epochs)
+    _run_search(tmp_path / "killed", *mode, kill_after_epochs=2, epochs=epochs)
     a, b = np.load(tmp_path / "whole" / "alpha.npz"), np.load(tmp_path / "killed" / "alpha.npz")
-    assert a["raw"].shape == b["raw"].shape == (4, 8, 6)
+    assert a["raw"].shape == b["raw"].shape == (epochs, 8, 6)
     if mode == ["deterministic=true"]:
         assert np.array_equal(a["raw"], b["raw"])  # deterministic algorithms: bit-identical
     else:

@@ -2,6 +2,7 @@
 import json
 import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -22,14 +23,29 @@ def test_the_cpu_dry_run_walks_every_step_and_writes_its_report(tmp_path):
     assert report["tests"] and set(report["tests"].values()) <= {"skipped", "passed"}  # the CUDA tests ran (here: skip)
     assert {"eager", "bf16"} <= set(report["bench"]["modes"])
     assert all(r["loss_finite"] for r in report["bench"]["modes"].values())
-    assert report["paper"]["exit_code"] == 0 and len(report["paper"]["epoch_seconds"]) == 2
-    assert "projected 100 epochs" in (tmp_path / "out" / "device_check.md").read_text()
+    paper = report["paper"]
+    assert paper["exit_code"] == 0 and len(paper["epoch_seconds"]) == paper["epochs_planned"] == 6  # it fit: all 6
+    assert paper["decision"]["after_epochs"] == 2 and paper["decision"]["fits"]
+    assert "projected 6 epochs" in (tmp_path / "out" / "device_check.md").read_text()
     _check_what_comes_back(tmp_path / "out")
-    assert report["cut_by_deadline"] == [] and set(report["steps"]) == {"tests", "bench", "search"}
+    assert report["cut_by_deadline"] == [] and set(report["steps"]) == {"tests", "bench", "search", "retrains"}
+    assert set(report["retrains"]) == {"argmax", "all", "none"}
+    assert all(r["exit_code"] == 0 and r["test_acc"] is not None for r in report["retrains"].values())
+    results = tmp_path / "results"  # what a session does with the archive: tar x into results/
     with tarfile.open(tmp_path / "out" / "records.tar.gz") as tar:
         names = tar.getnames()
-    assert {"cuda-tests.xml", "bench.json", "search-smoke-2ep/metrics.csv", "search-smoke-2ep/alpha.npz"} <= set(names)
+        tar.extractall(results, filter="data")
+    assert {"device-check/cuda-tests.xml", "device-check/bench.json", "search-smoke-dryrun/metrics.csv",
+            "search-smoke-dryrun/alpha.npz", "search-smoke-dryrun/record.json",
+            "compare-smoke-dryrun/archs/argmax.json", "compare-smoke-dryrun/none/seed0/summary.json"} <= set(names)
     assert not any(n.endswith((".pt", ".lock")) for n in names)  # no checkpoint, no lock
+    from vggdarts import compare, figures
+    from vggdarts.notebook import search_summary
+
+    assert json.loads((results / "search-smoke-dryrun" / "record.json").read_text())["supernet_weights"] is False
+    figures.print_tables(results / "search-smoke-dryrun")  # what notebooks 02 and 03 read
+    assert "best test accuracy" in search_summary(results / "search-smoke-dryrun")
+    assert {r["method"] for r in compare.collect(results / "compare-smoke-dryrun", write=False)} == {"argmax", "all", "none"}
 
 
 def _check_what_comes_back(out: Path) -> None:
@@ -61,3 +77,58 @@ def test_without_a_gpu_the_real_check_refuses_with_one_clear_line(tmp_path):
     result = subprocess.run([str(ROOT / "benchmarks" / "device_check.sh")], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 2 and "no CUDA device here; use --cpu-dry-run" in result.stderr
+
+
+def test_a_search_whose_rest_does_not_fit_stops_after_two_epochs_with_its_projection(tmp_path):
+    script = ROOT / "benchmarks" / "device_check.sh"
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([str(script), "--cpu-dry-run", "--search-epochs", "5000", "--deadline", "150"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    paper = json.loads((tmp_path / "out" / "device_check.json").read_text())["paper"]
+    assert paper["decision"]["after_epochs"] == 2 and not paper["decision"]["fits"]
+    assert 2 <= len(paper["epoch_seconds"]) <= 3 and paper["exit_code"] == 0  # stopped by the decision, not cut
+    assert "stopped there" in (tmp_path / "out" / "device_check.md").read_text()
+    _check_what_comes_back(tmp_path / "out")
+
+
+def _device_check():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("device_check", ROOT / "benchmarks" / "device_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_step_is_killed_with_its_children_at_its_timeout_or_when_the_watch_says_stop(tmp_path):
+    import time
+
+    dc = _device_check()
+    child = tmp_path / "child.pid"
+    cmd = ["bash", "-c", f"sleep 60 & echo $! > {child}; wait"]
+    started = time.time()
+    assert dc.run(cmd, tmp_path / "a.log", timeout=1)[0] == 124 and time.time() - started < 10
+    time.sleep(0.2)
+    assert not Path(f"/proc/{child.read_text().strip()}").exists()  # the grandchild went with the group
+    calls = []
+    code, _ = dc.run(cmd, tmp_path / "b.log", timeout=60, watch=lambda: calls.append(1) or ("enough" if len(calls) > 1 else None))
+    assert code == 0 and "enough" in (tmp_path / "b.log").read_text()
+
+
+def test_a_mode_is_correct_only_when_every_test_it_rests_on_passed():
+    dc = _device_check()
+    collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                                "tests/test_cuda.py"], cwd=ROOT, capture_output=True, text=True).stdout
+    names = {line.split("::", 1)[1] for line in collected.splitlines() if line.startswith("tests/test_cuda.py::")}
+    gated = set(dc.BASIC_TESTS) | {n for tests in dc.MODE_TESTS.values() for n in tests}
+    assert gated == names  # every CUDA test gates some mode, and every gate is a real test
+    passed = dict.fromkeys(names, "passed")
+    assert dc.mode_is_correct("cuda_graphs+bf16", passed, dry=False)
+    assert not dc.mode_is_correct("cuda_graphs", {**passed, "test_a_killed_search_resumes_on_cuda[graphs]": "failed"},
+                                  dry=False)
+    assert not dc.mode_is_correct("deterministic", {**passed, "test_a_killed_search_resumes_on_cuda[deterministic]": "skipped"},
+                                  dry=False)
+    assert dc.mode_is_correct("bf16", {**passed, "test_a_killed_search_resumes_on_cuda[graphs]": "failed"}, dry=False)
+    missing = {k: v for k, v in passed.items() if "graph_replayed" not in k}
+    assert not dc.mode_is_correct("cuda_graphs", missing, dry=False)  # a test that did not run is not a pass

@@ -39,6 +39,7 @@ class GraphedIteration:
         self.captured_for: tuple | None = None  # (input shapes, update_alpha, key())
         self.static: tuple[torch.Tensor, ...] = ()
         self.captures = 0  # how often the iteration was captured (for tests and the benchmark)
+        self.meter = None  # the Meter whose tensors the graph adds into
 
     def __call__(self, xw, yw, xa, ya, meter, update_alpha: bool = True) -> None:
         inputs = (xw, yw, xa, ya)
@@ -49,7 +50,7 @@ class GraphedIteration:
         if self.graph is not None and signature[0] != self.captured_for[0]:
             self.iteration(*inputs, meter, update_alpha)  # another shape (an epoch's last batch): eagerly
             return
-        if signature != self.captured_for:
+        if signature != self.captured_for or meter is not self.meter:  # another Meter: its own tensors
             self._capture(inputs, meter, update_alpha, signature)
         for buffer, value in zip(self.static, inputs):
             buffer.copy_(value)
@@ -72,7 +73,7 @@ class GraphedIteration:
         with torch.cuda.graph(graph):  # records the kernels; nothing runs until a replay
             self.iteration(*self.static, meter, update_alpha)
         meter.n = counted
-        self.graph, self.captured_for = graph, signature
+        self.graph, self.captured_for, self.meter = graph, signature, meter
         self.captures += 1
 
 

@@ -1,0 +1,43 @@
+"""benchmarks/bench_search.py: each speed mode is timed under its own flags, and one failing mode loses nothing."""
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import bench_search  # noqa: E402
+
+from vggdarts.data import Batches, synthetic_dataset  # noqa: E402
+
+
+@pytest.fixture
+def batches():
+    data = synthetic_dataset(n_train=256, n_test=10)
+    return Batches(data.train_x, data.train_y, 8, mean=data.mean_std[0], std=data.mean_std[1], augment=True,
+                   shuffle=True, device=torch.device("cpu"))
+
+
+def test_each_mode_is_timed_under_its_own_flags(batches, monkeypatch):
+    seen = []
+    timed = bench_search.time_steps
+
+    def recording(fn, *args):
+        seen.append(torch.are_deterministic_algorithms_enabled())
+        return timed(fn, *args)
+
+    monkeypatch.setattr(bench_search, "time_steps", recording)
+    try:  # built in this order, the old code timed "deterministic" under eager's flags (the last one built)
+        out = bench_search.time_modes(["deterministic", "eager"], 0.125, batches, torch.device("cpu"), steps=1, rounds=1)
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert seen == [True, True, False, False]  # plain and first-order of each mode, in turn
+    assert set(out) == {"deterministic", "eager"} and all(r["loss_finite"] for r in out.values())
+
+
+def test_a_failing_mode_is_recorded_and_the_others_are_still_timed(batches, monkeypatch):
+    monkeypatch.setitem(bench_search.MODES, "broken", {"precision": "fp8"})  # refused by the config
+    out = bench_search.time_modes(["eager", "broken"], 0.125, batches, torch.device("cpu"), steps=1, rounds=1)
+    assert list(out) == ["eager", "broken"]
+    assert "precision" in out["broken"]["error"] and out["eager"]["first_order_img_s"] > 0
