@@ -52,3 +52,25 @@ def test_an_unknown_table_name_is_one_clear_error(tmp_path):
     with pytest.raises(KeyError, match="does not render"):
         report.stale(doc, ROOT / "results")
     assert doc.read_text() == "<!-- table: no-such -->\n<!-- /table -->\n"  # untouched
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    import re
+
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_in_the_readme_and_docs_reaches_a_file_and_its_heading():
+    import re
+
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", doc.read_text()):
+            if target.startswith(("http://", "https://")):
+                continue
+            path, _, anchor = target.partition("#")
+            file = (doc.parent / path).resolve() if path else doc
+            assert file.exists(), f"{doc.name}: {target} does not exist"
+            if anchor and file.suffix == ".md":
+                headings = {_slug(h) for h in re.findall(r"(?m)^#+ (.+)$", file.read_text())}
+                assert anchor in headings, f"{doc.name}: no heading #{anchor} in {file.name}"
