@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-shot check for a GPU window (docs/gpu.md, "The device check"): device facts, the CUDA tests, the step benchmark in every
-# speed mode, two epochs of the paper search in the fastest correct mode; everything under $OUT (when set)
+# speed mode, the paper search in the fastest correct mode (to 100 epochs if the projection fits), short retrains
+# of its picks; everything under $OUT (when set)
 # or runs/device-check-<time>/.  Needs only python3 with torch, numpy and pytest: no venv, no network.
 #
 #   benchmarks/device_check.sh                 on the GPU machine (CIFAR-10 JPEG copy at data/cifar10-jpeg.tar.gz)

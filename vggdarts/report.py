@@ -101,7 +101,7 @@ def alpha_markdown(table: np.ndarray, has_none: bool = False, digits: int = 4, b
     for i in range(2, 8):
         allowed = list(CANDIDATES[i]) + ([True] if has_none else [])
         best = max((v for v, ok in zip(table[i], allowed) if ok), default=None)
-        cells = ["" if not ok else (f"**{v:.{digits}f}**" if bold and v == best and ok else f"{v:.{digits}f}")
+        cells = ["" if not ok else (f"**{v:.{digits}f}**" if bold and v == best else f"{v:.{digits}f}")
                  for v, ok in zip(table[i], allowed)]
         lines.append(f"| {i + 1} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
