@@ -157,6 +157,9 @@ def test_results_preset_shows_the_committed_study_without_training(tmp_path, cap
 
 
 def test_batch_runs_print_one_line_per_epoch_while_they_run(tmp_path, capsys):
-    assert run_notebooks("smoke", str(tmp_path), ["01_search"]) == 0
+    assert run_notebooks("smoke", str(tmp_path), ["01_search", "03_curves"]) == 0
     out = capsys.readouterr().out
     assert "epoch   1/2" in out and "epoch   2/2" in out
+    assert "it/s" not in out  # no progress bar that a log cannot move
+    assert "<Figure size" not in out and "[figure] accuracy_curves" in out  # figures named, not repr'd
+    assert "<IPython.core.display.Markdown object>" not in out and "**Search finished**" in out

@@ -21,10 +21,14 @@ def resnet_arch(tmp_path):
     return derive.save_mask(tmp_path / "resnet.json", derive.resnet(), "resnet")
 
 
-def test_retrain_reports_test_accuracy_once_at_the_end(tmp_path, resnet_arch):
-    summary = retrain(_config(resnet_arch, epochs=3), tmp_path / "r")
+def test_retrain_reports_test_accuracy_once_at_the_end(tmp_path, resnet_arch, caplog):
+    with caplog.at_level("INFO", logger="vggdarts"):
+        summary = retrain(_config(resnet_arch, epochs=3), tmp_path / "r")
     rows = read_metrics(tmp_path / "r")
     assert [math.isnan(r["test_acc"]) for r in rows] == [True, True, False]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch")]
+    assert len(lines) == 3 and "nan" not in " ".join(lines)  # the log says nothing of test until it is measured
+    assert ["test" in line for line in lines] == [False, False, True]
     assert all(not math.isnan(r["val_acc"]) for r in rows)
     assert summary["test_acc"] == rows[-1]["test_acc"] and summary["n_shortcuts"] == 6
     assert summary["params"] > 0 and summary["macs"] > 0 and summary["arch_method"] == "resnet"

@@ -8,6 +8,8 @@ notebook (with the error) is kept.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +27,21 @@ def load_params(preset: str) -> dict:
         choices = ", ".join(sorted(p.stem for p in (NOTEBOOK_DIR / "params").glob("*.yaml")))
         raise FileNotFoundError(f"no parameter file {path}; choose a preset with one of: {choices}")
     return yaml.safe_load(path.read_text()) or {}
+
+
+@contextlib.contextmanager
+def _environment(**values: str):
+    """Set environment variables for what starts inside (a notebook kernel), then restore them."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _stream_progress() -> None:
@@ -58,6 +75,8 @@ def run_notebooks(preset: str, run_dir: str, notebooks: list[str] | None = None)
     defaults = dict(run_dir=str(run_dir_path), search_run=str(run_dir_path),
                     figures_dir=str(run_dir_path / "figures"), out_dir=str(run_dir_path / "compare"))
     params = {**defaults, **{k: v for k, v in params.items() if v is not None}}
+    from .training import BATCH_ENV
+
     _stream_progress()
     out_dir = run_dir_path / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -69,9 +88,10 @@ def run_notebooks(preset: str, run_dir: str, notebooks: list[str] | None = None)
         mine = {k: v for k, v in params.items() if k in declared}
         target = out_dir / source.name
         print(f"== {source.name} -> {target}  parameters {mine}", flush=True)
-        try:
-            pm.execute_notebook(str(source), str(target), parameters=mine, cwd=str(PROJECT_ROOT),
-                                kernel_name="python3", log_output=True, progress_bar=False)
+        try:  # the kernel inherits it: a bar in a logged batch never moves; the epoch lines are the progress
+            with _environment(**{BATCH_ENV: "1"}):
+                pm.execute_notebook(str(source), str(target), parameters=mine, cwd=str(PROJECT_ROOT),
+                                    kernel_name="python3", log_output=True, progress_bar=False)
         except pm.PapermillExecutionError as err:
             print(f"error: notebook {source.name} failed in cell {err.cell_index} (execution count "
                   f"{err.exec_count}): {err.ename}: {err.evalue}\nThe executed notebook with the error is kept "

@@ -221,7 +221,9 @@ class _NoBar:
 
 
 def _progress(total: int, engine: Engine):
-    if not engine.progress:
+    from .training import progress_bars_shown
+
+    if not engine.progress or not progress_bars_shown():
         return _NoBar()
     from tqdm.auto import tqdm
 

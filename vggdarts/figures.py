@@ -45,7 +45,7 @@ def _finish(fig, out_dir, name: str, show: bool) -> list[Path]:
     if show:
         from .notebook import show as display
 
-        display(fig)
+        display(fig, f"{name} ({paths[0]})" if paths else name)
     else:
         plots.plt.close(fig)
     return paths

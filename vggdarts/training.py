@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -130,8 +131,15 @@ class Meter:
         return loss_sum / max(n, 1), 100.0 * correct / max(n, 1)
 
 
+BATCH_ENV = "VGGDARTS_BATCH"  # set by the notebook batch runner: its log cannot redraw a bar, the epoch lines suffice
+
+
+def progress_bars_shown() -> bool:
+    return os.environ.get(BATCH_ENV) != "1"
+
+
 def progress(iterable, total: int, desc: str, enabled: bool):
-    if not enabled:
+    if not enabled or not progress_bars_shown():
         return iterable
     from tqdm.auto import tqdm
 
@@ -175,9 +183,10 @@ class EpochLoop:
                 self.run.keep_checkpoint_copy(epoch + 1)
             self.run.write_metrics(self.history)
             after_epoch()
-            log.info("epoch %3d/%d  train %.3f/%.2f%%  val %.3f/%.2f%%  test %.3f/%.2f%%  lr %.4g  %.1fs",
-                     epoch + 1, self.config.epochs, train_loss, train_acc, row["val_loss"], row["val_acc"],
-                     row["test_loss"], row["test_acc"], lr, row["seconds"])
+            test = "" if math.isnan(row["test_acc"]) else f"  test {row['test_loss']:.3f}/{row['test_acc']:.2f}%"
+            log.info("epoch %3d/%d  train %.3f/%.2f%%  val %.3f/%.2f%%%s  lr %.4g  %.1fs",  # test: once measured
+                     epoch + 1, self.config.epochs, train_loss, train_acc, row["val_loss"], row["val_acc"], test,
+                     lr, row["seconds"])
         # A kill between the checkpoint and these files (in the last epoch too) must not leave them stale:
         # after the epochs they are always rewritten from the checkpointed state.
         if self.history:
