@@ -110,8 +110,16 @@ def test_a_step_is_killed_with_its_children_at_its_timeout_or_when_the_watch_say
     cmd = ["bash", "-c", f"sleep 60 & echo $! > {child}; wait"]
     started = time.time()
     assert dc.run(cmd, tmp_path / "a.log", timeout=1)[0] == 124 and time.time() - started < 10
-    time.sleep(0.2)
-    assert not Path(f"/proc/{child.read_text().strip()}").exists()  # the grandchild went with the group
+    stat = Path(f"/proc/{child.read_text().strip()}/stat")
+    for _ in range(50):  # the grandchild went with the group: gone, or a zombie nobody has reaped yet
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        except FileNotFoundError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"{stat.parent} is still running after its group was killed")
     calls = []
     code, _ = dc.run(cmd, tmp_path / "b.log", timeout=60, watch=lambda: calls.append(1) or ("enough" if len(calls) > 1 else None))
     assert code == 0 and "enough" in (tmp_path / "b.log").read_text()
