@@ -137,6 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", required=True, help="a finished run, or a comparison sweep folder (with archs/)")
     p.add_argument("--out", required=True, help="e.g. results/search-cpu-seed1")
 
+    p = sub.add_parser("scale", help="record a finished width-1 search without its weights: picks, one-shot cache of "
+                                     "the ground-truth set, record, figures/paper_*")
+    p.add_argument("run_dir", help="the finished search's run directory (with checkpoint.pt)")
+    p.add_argument("--out", default="results/search-paper")
+    p.add_argument("--results", default="results")
+    p.add_argument("--figures", default="figures", help="where paper_*.png/.pdf go")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--log-epochs", metavar="ATTEMPT", default=None,
+                   help="only append the run's measured epochs to benchmarks/results/paper-epochs.csv under this "
+                        "label (e.g. the date the run started); the run need not have finished")
+    p.add_argument("--beside", default="nothing", help="with --log-epochs: what else ran on the machine")
+
     p = sub.add_parser("notebooks", help="run notebooks 01 -> 02 -> 03 (-> 04) with papermill")
     p.add_argument("--preset", default="smoke", help="parameter file notebooks/params/PRESET.yaml")
     p.add_argument("--run-dir", required=True, help="where the search and the executed notebooks go")
@@ -243,6 +255,18 @@ def _run(args) -> int:
 
         is_sweep = (Path(args.run_dir) / "archs").is_dir()
         print(export_sweep(args.run_dir, args.out) if is_sweep else export_record(args.run_dir, args.out))
+    elif args.command == "scale":
+        from . import scale
+
+        if args.log_epochs:
+            path = Path("benchmarks/results") / scale.EPOCH_LOG
+            added = scale.log_epochs(args.run_dir, path, args.log_epochs, args.beside)
+            print(f"{added} epochs added to {path}")
+            return 0
+        dest = scale.record(args.run_dir, args.out, args.results, device=args.device)
+        made = scale.figures(dest, args.figures)
+        print(f"recorded {dest}; figures: {' '.join(str(p) for p in made if p.suffix == '.png')}\n"
+              f"next: python -m vggdarts groundtruth --preset cpu (trains the new picks), then python -m vggdarts report")
     elif args.command == "notebooks":
         from .batch import run_notebooks
 

@@ -84,11 +84,11 @@ def search_figures(run_dir: str | Path, out_dir: str | Path | None = None, prefi
 
 
 def curves_figure(run_dir: str | Path, out_dir: str | Path | None = None, prefix: str = "",
-                  show: bool = False) -> list[Path]:
+                  show: bool = False, reference: tuple[float, str] | None = None) -> list[Path]:
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir / "figures"
     fig = plots.curves(read_metrics(run_dir), f"Search accuracy and loss per epoch (cf. study Figure 2)\n"
-                                               f"{provenance(run_dir)}")
+                                               f"{provenance(run_dir)}", reference)
     return _finish(fig, out_dir, prefix + "accuracy_curves", show)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from .relaxations import Relaxation
 from .rundir import git_commit, read_json
 from .stats import Interval, bootstrap_interval, bootstrap_tau_difference, ceiling_for_mean, kendall_tau, spearman_rho
 from .supernet import N_BLOCKS, candidate_mask
+
+log = logging.getLogger("vggdarts")
 
 CANDIDATES = candidate_mask().numpy()
 CELLS = [tuple(c) for c in np.argwhere(CANDIDATES)]  # the 21 candidate (i, j) cells, 0-based
@@ -212,18 +215,38 @@ def alpha_score(table, mask, relaxation: str = "softmax", floor: float = 1e-12) 
     return score
 
 
+def oneshot_cache(cache_dir: str | Path, run_name: str, val_images: int) -> Path:
+    return Path(cache_dir) / f"{run_name}-val{val_images}.csv"
+
+
+def cached_oneshot_scores(cache_dir: str | Path, run_name: str, val_images: int) -> dict[str, float]:
+    """The one-shot scores kept for ``run_name`` (empty when there is no cache)."""
+    cache = oneshot_cache(cache_dir, run_name, val_images)
+    if not cache.exists():
+        return {}
+    with open(cache, newline="") as f:
+        return {r["arch_id"]: float(r["oneshot_acc"]) for r in csv.DictReader(f)}
+
+
+def has_weights(search_run: str | Path) -> bool:
+    return (Path(search_run) / "supernet.pt").exists() or (Path(search_run) / "checkpoint.pt").exists()
+
+
 def oneshot_scores(search_run: str | Path, masks: dict[str, np.ndarray], val_images: int = 5000,
-                   device: str = "auto", cache_dir: str | Path | None = None) -> dict[str, float]:
+                   device: str = "auto", cache_dir: str | Path | None = None, name: str | None = None) -> dict[str, float]:
     """The supernet's accuracy on (part of) the alpha half with each mask imposed (oneshot.mask_score).
 
-    With ``cache_dir``, scores are kept in ``cache_dir/<run name>-val<val_images>.csv`` and only the
-    architectures it lacks are scored (the supernet is not even loaded when none is missing)."""
-    cache = Path(cache_dir) / f"{Path(search_run).name}-val{val_images}.csv" if cache_dir else None
-    scores: dict[str, float] = {}
-    if cache is not None and cache.exists():
-        with open(cache, newline="") as f:
-            scores = {r["arch_id"]: float(r["oneshot_acc"]) for r in csv.DictReader(f)}
+    With ``cache_dir``, scores are kept in ``cache_dir/<name>-val<val_images>.csv`` (``name``: the run
+    directory's name) and only the architectures it lacks are scored (the supernet is not even loaded when none
+    is missing).  A record committed without its weights (the width-1 search) gives only what its cache holds."""
+    name = name or Path(search_run).name
+    scores = cached_oneshot_scores(cache_dir, name, val_images) if cache_dir else {}
     missing = [a for a in masks if a not in scores]
+    if missing and not has_weights(search_run):
+        log.warning("%s has no weights; its one-shot scores cover the %d cached of %d architectures (recompute "
+                    "from its run directory's checkpoint: python -m vggdarts scale)", search_run,
+                    len(masks) - len(missing), len(masks))
+        return {aid: scores[aid] for aid in masks if aid in scores}
     if missing:
         from .oneshot import mask_score, scoring_batches
         from .search import load_search_run
@@ -231,7 +254,8 @@ def oneshot_scores(search_run: str | Path, masks: dict[str, np.ndarray], val_ima
         config, data, model, _, a_idx = load_search_run(search_run, device)
         batches = scoring_batches(data, a_idx, val_images, config.eval_batch_size, next(model.parameters()).device)
         scores.update({aid: mask_score(model, masks[aid], batches) for aid in missing})
-        if cache is not None:
+        if cache_dir is not None:
+            cache = oneshot_cache(cache_dir, name, val_images)
             cache.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(cache, "arch_id,oneshot_acc\n" + "".join(f"{a},{v!r}\n" for a, v in sorted(scores.items())))
     return {aid: scores[aid] for aid in masks}
@@ -358,7 +382,7 @@ def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: in
         with np.load(run / "alpha.npz") as z:
             table = z["weights"][-1]
         scores = {"alpha": {a: alpha_score(table, m, relaxation) for a, m in masks.items()}}
-        if (run / "supernet.pt").exists() or (run / "checkpoint.pt").exists():
+        if has_weights(run) or oneshot_cache(record_dir / "oneshot", run.name, val_images).exists():
             scores["one-shot"] = oneshot_scores(run, masks, val_images, device, record_dir / "oneshot")
         runs[str(run)] = {"scores": scores,
                           "agreement": {k: rank_agreement(v, truth, n_resamples) for k, v in scores.items()},

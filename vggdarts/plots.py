@@ -155,8 +155,9 @@ def architecture(strength: np.ndarray, title: str = "", channels: Sequence[int] 
     return fig
 
 
-def curves(metrics: list[dict], title: str = "") -> Figure:
-    """Accuracy and loss per epoch for the train (weights half), val (alpha half) and test sets."""
+def curves(metrics: list[dict], title: str = "", reference: tuple[float, str] | None = None) -> Figure:
+    """Accuracy and loss per epoch for the train (weights half), val (alpha half) and test sets;
+    ``reference``: (accuracy %, label) drawn as a dashed line (e.g. the original report's best test)."""
     epochs = [r["epoch"] for r in metrics]
     fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
     styles = {"train": dict(color="#1f77b4"), "val": dict(color="#ff7f0e"), "test": dict(color="#2ca02c")}
@@ -173,6 +174,8 @@ def curves(metrics: list[dict], title: str = "") -> Figure:
         best = max(finite, key=lambda r: r["test_acc"])
         acc_ax.plot([best["epoch"]], [best["test_acc"]], marker="*", ms=13, color="#2ca02c", mec="black", mew=0.6,
                     ls="none", label=f"best test {best['test_acc']:.2f}% (epoch {best['epoch']})")
+    if reference is not None:
+        acc_ax.axhline(reference[0], color="black", ls="--", lw=1, label=reference[1])
     acc_ax.set_ylabel("accuracy (%)")
     loss_ax.set_ylabel("cross-entropy loss")
     for ax in (acc_ax, loss_ax):
@@ -272,6 +275,33 @@ def tables_side_by_side(tables: Sequence[np.ndarray], titles: Sequence[str], sca
         ax.set_xlabel("source block j")
         ax.set_title(title, fontsize=9)
     axes[0][0].set_ylabel("destination block i")
+    fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def reference_side_by_side(weights: np.ndarray, raw: np.ndarray, report_weights: np.ndarray,
+                           report_raw: np.ndarray, suptitle: str = "") -> Figure:
+    """Our softmax weights and raw alpha (8x6) beside a reference's (the original report's Tables 2 and 3):
+    weights on 0..1, raw alpha on one diverging scale shared by both raw panels."""
+    import seaborn as sns
+
+    limit = max(float(np.abs(heatmap_data(t)).max()) for t in (raw, report_raw))
+    fig, axes = plt.subplots(2, 2, figsize=(10.5, 8.4))
+    panels = [(weights, "ours: softmax weights", dict(cmap="viridis", vmin=0, vmax=1)),
+              (report_weights, "report, Table 2: softmax weights", dict(cmap="viridis", vmin=0, vmax=1)),
+              (raw, "ours: raw alpha", dict(cmap="RdBu_r", center=0.0, vmin=-limit, vmax=limit)),
+              (report_raw, "report, Table 3: raw alpha", dict(cmap="RdBu_r", center=0.0, vmin=-limit, vmax=limit))]
+    for ax, (table, title, style) in zip(axes.flat, panels):
+        data = heatmap_data(np.asarray(table, dtype=float)[:, :N_SOURCES])
+        sns.heatmap(data.filled(np.nan), mask=data.mask, annot=True, fmt=".2f", annot_kws={"size": 7.5},
+                    linewidths=0.5, linecolor="white", ax=ax, **style)
+        ax.set_facecolor("#eeeeee")
+        ax.set_xticklabels([str(j) for j in range(1, N_SOURCES + 1)], fontsize=8)
+        ax.set_yticklabels([str(i) for i in range(1, N_BLOCKS + 1)], rotation=0, fontsize=8)
+        ax.set_xlabel("source block j")
+        ax.set_ylabel("destination block i")
+        ax.set_title(title, fontsize=9.5)
     fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
     return fig

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import reference
+from . import reference, scale
 from .files import atomic_write_text
 from .rundir import alpha_tables, read_json
 
@@ -293,7 +293,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "relaxations-retrained": relaxations_retrained_table, "hvp": hvp_table, "second-order": second_order_table,
     "perturbation-picks": perturbation_picks_table, "perturbation-retrained": perturbation_retrained_table,
     "ground-truth": ground_truth_table, "fidelity": fidelity_table, "below-none": below_none_table, "unstated-settings": signature_table,
-    "bench-search": bench_table, "cpu-modes": cpu_modes_table, "executors": executors_table}
+    "bench-search": bench_table, "cpu-modes": cpu_modes_table, "executors": executors_table, **scale.TABLES}
 
 
 def _render(text: str, results: Path) -> str:
