@@ -15,7 +15,7 @@ from vggdarts.supernet import candidate_mask
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 FIGURES = ["alpha_raw_heatmap", "alpha_weights_heatmap", "alpha_trajectories", "architecture_all_candidates",
-           "architecture_argmax", "accuracy_curves"]
+           "architecture_argmax", "accuracy_curves", "against_report"]
 
 
 def test_there_are_five_numbered_notebooks():
@@ -90,8 +90,22 @@ def test_every_figure_is_a_real_image(study, name):
 def test_figures_are_shown_inline_in_the_executed_notebooks(study):
     images = [o for c in study["executed"]["02"].cells if c.cell_type == "code" for o in c.outputs
               if "image/png" in o.get("data", {})]
-    assert len(images) == 5
+    assert len(images) == 6  # 5 search figures + the side-by-side with the original report
     assert any("image/png" in o.get("data", {}) for c in study["executed"]["03"].cells for o in c.get("outputs", []))
+
+
+def test_notebooks_02_and_03_with_the_paper_prefix_draw_what_the_scale_command_draws(study, tmp_path):
+    """figures/paper_* come from scale.figures; the notebooks, given figure_prefix="paper_" (and the report's
+    line on the curves), must reproduce the same files."""
+    from vggdarts import scale
+
+    by_notebook, by_package = tmp_path / "nb", tmp_path / "pkg"
+    for name, extra in (("02_alpha", {}), ("03_curves", {"report_line": True})):
+        _execute(name, tmp_path, run_dir=str(study["run_dir"]), figures_dir=str(by_notebook), figure_prefix="paper_",
+                 **extra)
+    made = {p.name for p in scale.figures(study["run_dir"], by_package)}
+    assert made == {p.name for p in by_notebook.iterdir()} and "paper_against_report.png" in made
+    assert all(n.startswith("paper_") for n in made)
 
 
 @pytest.mark.parametrize("kind", ["raw", "weights"])

@@ -39,7 +39,7 @@ def provenance(run_dir: str | Path) -> str:
     return " | ".join(parts)
 
 
-def _finish(fig, out_dir, name: str, show: bool) -> list[Path]:
+def finish(fig, out_dir, name: str, show: bool) -> list[Path]:
     """Save a figure (PNG + PDF), then display it inline (notebooks) or just free it."""
     paths = plots.save(fig, out_dir, name)
     if show:
@@ -79,7 +79,7 @@ def search_figures(run_dir: str | Path, out_dir: str | Path | None = None, prefi
             channels),
     }
     for name, make in figures.items():
-        made[name] = _finish(make(), out_dir, prefix + name, show)
+        made[name] = finish(make(), out_dir, prefix + name, show)
     return made
 
 
@@ -89,7 +89,7 @@ def curves_figure(run_dir: str | Path, out_dir: str | Path | None = None, prefix
     out_dir = Path(out_dir) if out_dir is not None else run_dir / "figures"
     fig = plots.curves(read_metrics(run_dir), f"Search accuracy and loss per epoch (cf. study Figure 2)\n"
                                                f"{provenance(run_dir)}", reference)
-    return _finish(fig, out_dir, prefix + "accuracy_curves", show)
+    return finish(fig, out_dir, prefix + "accuracy_curves", show)
 
 
 def comparison_figure(compare_dir: str | Path, out_dir: str | Path | None = None, prefix: str = "",
@@ -105,7 +105,7 @@ def comparison_figure(compare_dir: str | Path, out_dir: str | Path | None = None
     title = (f"Derived architectures retrained from scratch, test accuracy over seeds {seeds}\n"
              f"{provenance(first).rsplit(' | ', 1)[0]} | {rows[0]['epochs']} epochs each")
     fig = plots.comparison(aggregate(rows), title)
-    return _finish(fig, Path(out_dir) if out_dir is not None else compare_dir / "figures", prefix + "comparison", show)
+    return finish(fig, Path(out_dir) if out_dir is not None else compare_dir / "figures", prefix + "comparison", show)
 
 
 def architecture_figures(compare_dir: str | Path, out_dir: str | Path | None = None, prefix: str = "",
@@ -124,7 +124,7 @@ def architecture_figures(compare_dir: str | Path, out_dir: str | Path | None = N
                  f"network's weight (1/k for k shortcuts into a block)\nderived from: {info}")
         fixed_weights = mask / np.maximum(mask.sum(axis=1, keepdims=True), 1)
         fig = plots.architecture(fixed_weights, title, scaled_channels(width))
-        made[path.stem] = _finish(fig, out_dir, f"{prefix}arch_{path.stem}", show)
+        made[path.stem] = finish(fig, out_dir, f"{prefix}arch_{path.stem}", show)
     return made
 
 
@@ -163,7 +163,7 @@ def tables_figure(run_dirs, out_dir: str | Path | None = None, name: str = "rela
     fig = plots.tables_side_by_side(tables, titles, scales,
                                     f"{when} ({', '.join(info[:3])}, seed "
                                     f"{read_json(run_dirs[0], 'config.json')['seed']})")
-    return _finish(fig, out_dir if out_dir is not None else run_dirs[0] / "figures", name, show)
+    return finish(fig, out_dir if out_dir is not None else run_dirs[0] / "figures", name, show)
 
 
 def ground_truth_figures(rep: dict, out_dir: str | Path = "figures", show: bool = False) -> list[Path]:
@@ -180,7 +180,7 @@ def ground_truth_figures(rep: dict, out_dir: str | Path = "figures", show: bool 
     panels = [{"title": f"{Path(run).name}: {score}", "x": values, "y": rep["truth"], "xlabel": f"{score} score",
                "ylabel": truth_label, "agreement": info["agreement"][score], "marked": outside}
               for run, info in rep["runs"].items() for score, values in info["scores"].items()]
-    paths = _finish(plots.paired_scatter(panels), out_dir, "ground_truth_scores", show)
+    paths = finish(plots.paired_scatter(panels), out_dir, "ground_truth_scores", show)
 
     chance = rep["chance_tau"]
     def columns(info: dict, score: str) -> dict:
@@ -199,7 +199,7 @@ def ground_truth_figures(rep: dict, out_dir: str | Path = "figures", show: bool 
     fig = plots.tau_intervals(rows, (float(np.percentile(chance, 2.5)), float(np.percentile(chance, 97.5))),
                               rep["ceiling_for_mean"], rep["ceiling"]["tau"].estimate if rep["ceiling"] else None,
                               f"How well each score ranks {len(rep['truth'])} stand-alone trained architectures")
-    paths += _finish(fig, out_dir, "ground_truth_tau", show)
+    paths += finish(fig, out_dir, "ground_truth_tau", show)
 
     seeds = rep["per_seed"]
     truth_panels = []
@@ -212,12 +212,12 @@ def ground_truth_figures(rep: dict, out_dir: str | Path = "figures", show: bool 
                              "x": rep["fidelity_truth"], "y": rep["truth"], "agreement": rep["fidelity"],
                              "xlabel": f"val acc (%), {rep['fidelity_epochs']} ep", "ylabel": truth_label})
     if truth_panels:
-        paths += _finish(plots.paired_scatter(truth_panels), out_dir, "ground_truth_ceiling", show)
+        paths += finish(plots.paired_scatter(truth_panels), out_dir, "ground_truth_ceiling", show)
 
     fig = plots.set_ranking(seeds, {a: ", ".join(o) for a, o in marked.items()}, f"val acc (%), {rep['epochs']} ep",
                             f"The set: {len(rep['truth'])} architectures trained stand-alone (dot: mean over seeds; "
                             "red: baselines and methods' picks)")
-    return paths + _finish(fig, out_dir, "ground_truth_set", show)
+    return paths + finish(fig, out_dir, "ground_truth_set", show)
 
 
 def seed_agreement_figures(runs, out_dir: str | Path = "figures", show: bool = False,
@@ -233,7 +233,7 @@ def seed_agreement_figures(runs, out_dir: str | Path = "figures", show: bool = F
                                  title=f"{len(runs)} search runs" + (f", after epoch {epoch}" if epoch else "")
                                        + ": mean ± std (sample) of each weight; "
                                        f"argmax agrees in {rep['agreeing_blocks']} of 6 blocks")
-    return agreement.markdown(rep), _finish(fig, out_dir, name, show)
+    return agreement.markdown(rep), finish(fig, out_dir, name, show)
 
 
 def tau_curves_figure(runs, out_dir: str | Path = "figures", names=None, last_epoch: int | None = None,
@@ -247,4 +247,4 @@ def tau_curves_figure(runs, out_dir: str | Path = "figures", names=None, last_ep
     fig = plots.tau_curves(curves, names[0], f"How far each search's table is from {names[0]}'s, epoch by epoch")
     last = len(next(iter(curves.values())))
     text = f"Kendall tau with {names[0]} after epoch {last}: " + "; ".join(f"{n} {t[-1]:+.2f}" for n, t in curves.items())
-    return text, _finish(fig, out_dir, name, show)
+    return text, finish(fig, out_dir, name, show)

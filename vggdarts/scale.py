@@ -248,18 +248,24 @@ TABLES = {"scale-report": report_table, "scale-widths": widths_table, "scale-pic
 
 # ---- figures ---------------------------------------------------------------------------------------------
 
-def figures(run_dir: str | Path, out_dir: str | Path = "figures", prefix: str = "paper_", show: bool = False) -> list[Path]:
-    """The record's search figures and curves (``paper_*``), and its Tables 2 and 3 beside the report's."""
+def against_report_figure(run_dir: str | Path, out_dir: str | Path | None = None, prefix: str = "",
+                          show: bool = False) -> list[Path]:
+    """A search record's final softmax weights and raw alpha beside the original report's Tables 2 and 3."""
     from . import figures as fig, plots
 
     run_dir = Path(run_dir)
-    made = [p for paths in fig.search_figures(run_dir, out_dir, prefix, show).values() for p in paths]
-    made += fig.curves_figure(run_dir, out_dir, prefix, show, (reference.REPORT_BEST_TEST_ACC,
-                                                               "original report: best test (original CIFAR-10)"))
     raw, table = alpha_tables(run_dir)
-    info = fig.provenance(run_dir)
     side = plots.reference_side_by_side(table, raw, reference.REPORT_TABLE2, reference.REPORT_TABLE3,
-                                        f"This implementation ({info}) against the original report "
-                                        f"(width 1, 100 epochs, original CIFAR-10)")
-    made += fig._finish(side, out_dir, prefix + "against_report", show)
-    return made
+                                        f"This implementation ({fig.provenance(run_dir)}) against the original "
+                                        f"report (width 1, 100 epochs, original CIFAR-10)")
+    return fig.finish(side, out_dir if out_dir is not None else run_dir / "figures", prefix + "against_report", show)
+
+
+def figures(run_dir: str | Path, out_dir: str | Path = "figures", prefix: str = "paper_", show: bool = False) -> list[Path]:
+    """The record's search figures and curves (``paper_*``; notebooks 02 and 03 draw the same with
+    ``figure_prefix="paper_"``), and its Tables 2 and 3 beside the report's."""
+    from . import figures as fig
+
+    made = [p for paths in fig.search_figures(run_dir, out_dir, prefix, show).values() for p in paths]
+    made += fig.curves_figure(run_dir, out_dir, prefix, show, reference.BEST_TEST_LINE)
+    return made + against_report_figure(run_dir, out_dir, prefix, show)
