@@ -16,6 +16,7 @@ from conftest import ROOT, run_cli, smoke_search_args
 from vggdarts.config import make_config
 from vggdarts.rundir import METRIC_COLUMNS, read_table_csv
 from vggdarts.search import search
+from vggdarts.training import cpu_model
 from vggdarts.training import NonFiniteLossError
 
 
@@ -90,6 +91,7 @@ def test_sigkill_mid_epoch_then_resume_gives_bit_identical_alpha(smoke_run, tmp_
     sessions = json.loads((run_dir / "summary.json").read_text())["sessions"]  # the machine of each session
     assert [s["from_epoch"] for s in sessions] == [1, done + 1]
     assert all(s["cpu_capability"] == torch.backends.cpu.get_cpu_capability() for s in sessions)
+    assert all(s["cpu_model"] == cpu_model() and s["cpu_model"] for s in sessions)  # which machine ran each
 
 
 def test_finished_run_is_not_rerun(smoke_run):

@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ import numpy as np
 from . import agreement, compare, derive, groundtruth, reference
 from .files import atomic_write_text
 from .rundir import RunDirError, alpha_tables, export_record, read_json
+from .training import cpu_model
 
 log = logging.getLogger("vggdarts")
 
@@ -173,17 +173,6 @@ EPOCH_LOG = "paper-epochs.csv"  # in benchmarks/results: every measured epoch of
 EPOCH_COLUMNS = ("attempt", "epoch", "seconds", "cpu_model", "cpu_capability", "threads", "beside")
 
 
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo; platform.processor() is empty on Linux)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def read_epoch_log(path: str | Path) -> list[dict]:
     if not Path(path).exists():
         return []
@@ -207,8 +196,8 @@ def log_epochs(run_dir: str | Path, path: str | Path, attempt: str, beside: str 
         if r["epoch"] in done:
             continue
         session = max((s for s in sessions if s["from_epoch"] <= r["epoch"]), key=lambda s: s["from_epoch"],
-                      default={"cpu_capability": "unknown", "threads": 0})
-        new.append({"attempt": attempt, "epoch": r["epoch"], "seconds": round(r["seconds"], 1), "cpu_model": cpu_model(),
+                      default={"cpu_capability": "unknown", "threads": 0})  # cpu_model: recorded since it was added, else this machine's
+        new.append({"attempt": attempt, "epoch": r["epoch"], "seconds": round(r["seconds"], 1), "cpu_model": session.get("cpu_model", cpu_model()),
                     "cpu_capability": session["cpu_capability"], "threads": session["threads"], "beside": beside})
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=EPOCH_COLUMNS, lineterminator="\n")

@@ -4,8 +4,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import platform
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -42,11 +44,23 @@ def configure_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo; platform.processor() is empty on Linux)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def machine() -> dict[str, Any]:
     """What a run's float results depend on besides its config: the CPU kernels torch picked (its CPU
-    capability), the thread count and the torch version.  Runs are bit-identical only where all three agree."""
+    capability), the thread count and the torch version.  Runs are bit-identical only where all three agree.
+    The CPU's model name is recorded beside them (it says which machine a resumed run moved to)."""
     return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
-            "torch_version": str(torch.__version__)}
+            "torch_version": str(torch.__version__), "cpu_model": cpu_model()}
 
 
 def resolve_device(name: str) -> torch.device:
