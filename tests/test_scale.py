@@ -9,6 +9,8 @@ import pytest
 from vggdarts import derive, groundtruth as gt, scale
 from vggdarts.rundir import RECORD_FILES, RunDirError
 
+from conftest import run_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -38,6 +40,9 @@ def test_before_the_run_has_finished_every_table_says_so_and_the_export_refuses(
     with pytest.raises(RunDirError, match="no summary.json: let the search finish"):
         scale.record(unfinished, results / "search-paper", results, device="cpu")
     assert not (results / "search-paper").exists()  # nothing half-written
+    cli = run_cli("scale", str(unfinished), "--out", str(results / "search-paper"), "--results", str(results))
+    assert cli.returncode == 2 and cli.stderr.startswith("error:") and "let the search finish" in cli.stderr
+    assert not (results / "search-paper").exists()
 
 
 def test_the_record_keeps_what_needs_the_weights_and_not_the_weights(tmp_path, smoke_run, caplog):

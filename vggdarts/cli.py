@@ -266,7 +266,8 @@ def _run(args) -> int:
         dest = scale.record(args.run_dir, args.out, args.results, device=args.device)
         made = scale.figures(dest, args.figures)
         print(f"recorded {dest}; figures: {' '.join(str(p) for p in made if p.suffix == '.png')}\n"
-              f"next: python -m vggdarts groundtruth --preset cpu (trains the new picks), then python -m vggdarts report")
+              "next: python -m vggdarts groundtruth --preset cpu (trains the new picks), python -m vggdarts proxies "
+              "--preset cpu, python -m vggdarts report")
     elif args.command == "notebooks":
         from .batch import run_notebooks
 
