@@ -77,7 +77,8 @@ def _readme(run_dir: Path, dest: Path, results: Path, val_images: int, finetune_
             f"them was computed from `{run_dir}/checkpoint.pt` before export: `archs/` (argmax, threshold, and "
             f"perturbation with {finetune_steps} fine-tune steps, scored on {val_images} alpha-half images) and "
             f"`{results.name}/{GROUND_TRUTH}/oneshot/{dest.name}-val{val_images}.csv`. To recompute them, rerun the "
-            f"search command of `config.json` into a run directory (it is seeded), then the command above.\n")
+            f"search with the settings of `config.json` into a run directory (it is seeded: bit-identical where the "
+            f"CPU capability and thread count of `summary.json`'s sessions match), then the command above.\n")
 
 
 # ---- tables (docs/report.md) ----------------------------------------------------------------------------
