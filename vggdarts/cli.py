@@ -9,6 +9,8 @@
     python -m vggdarts groundtruth --preset cpu --seeds 0 1 [--executor local --max-parallel 2]
                                    [--fidelity 8 --seeds 0 --set epochs=20]
     python -m vggdarts export   --run-dir DIR --out results/NAME
+    python -m vggdarts park     RUN_DIR [--name NAME]        (commit a stopped run, then its removal)
+    python -m vggdarts unpark   NAME --run-dir DIR           (restore it from the history)
     python -m vggdarts notebooks --preset NAME --run-dir DIR
 
 User errors (bad parameter, missing data, foreign run directory, corrupt
@@ -149,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "label (e.g. the date the run started); the run need not have finished")
     p.add_argument("--beside", default="nothing", help="with --log-epochs: what else ran on the machine")
 
+    p = sub.add_parser("park", help="commit a stopped run's directory as parked/NAME, then its removal from the tree "
+                                    "(the state stays in the history, for another machine to resume)")
+    p.add_argument("run_dir", help="the run directory (its job must have stopped)")
+    p.add_argument("--name", default=None, help="default: the run directory's name")
+
+    p = sub.add_parser("unpark", help="restore the last parked state of NAME from the history into a run directory")
+    p.add_argument("name")
+    p.add_argument("--run-dir", required=True, help="where to restore it (must hold no checkpoint)")
+
     p = sub.add_parser("notebooks", help="run notebooks 01 -> 02 -> 03 (-> 04) with papermill")
     p.add_argument("--preset", default="smoke", help="parameter file notebooks/params/PRESET.yaml")
     p.add_argument("--run-dir", required=True, help="where the search and the executed notebooks go")
@@ -268,6 +279,18 @@ def _run(args) -> int:
         print(f"recorded {dest}; figures: {' '.join(str(p) for p in made if p.suffix == '.png')}\n"
               "next: python -m vggdarts groundtruth --preset cpu (trains the new picks), python -m vggdarts proxies "
               "--preset cpu, python -m vggdarts report")
+    elif args.command == "park":
+        from .parking import park
+
+        m = park(args.run_dir, args.name)
+        print(f"parked {m['name']} (epoch {m['epochs_done']} of {m['epochs']}) in {m['commit'][:12]}, and removed it "
+              f"from the tree; restore with: python -m vggdarts unpark {m['name']} --run-dir {args.run_dir}")
+    elif args.command == "unpark":
+        from .parking import unpark
+
+        m = unpark(args.name, args.run_dir)
+        print(f"restored {m['name']} (epoch {m['epochs_done']} of {m['epochs']}, parked {m['parked_at']} from "
+              f"{m['commit'][:12]}) into {args.run_dir}; resume it with the job's usual command")
     elif args.command == "notebooks":
         from .batch import run_notebooks
 
