@@ -57,8 +57,10 @@ def _copy(stopped_run, repo):
     return run_dir
 
 
-def test_a_parked_run_is_restored_byte_for_byte_from_the_history_and_resumes(repo, stopped_run):
+def test_a_parked_run_is_restored_byte_for_byte_from_the_history_and_resumes(repo, stopped_run, monkeypatch):
     run_dir = _copy(stopped_run, repo)
+    size = (run_dir / "checkpoint.pt").stat().st_size
+    monkeypatch.setattr(parking, "PART_BYTES", size // 2 - 1)  # the checkpoint goes in three parts
     before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.name != ".lock"}
     tree_before = _git(repo, "ls-tree", "-r", "HEAD")
 
@@ -67,7 +69,9 @@ def test_a_parked_run_is_restored_byte_for_byte_from_the_history_and_resumes(rep
     assert _git(repo, "ls-tree", "-r", "HEAD") == tree_before  # the tree is as small as before ...
     assert not (repo / "parked").exists() and not _git(repo, "status", "--porcelain")
     parked = _git(repo, "ls-tree", "-r", "--name-only", manifest["commit"])  # ... the history holds the run
-    assert "parked/search-x/checkpoint.pt" in parked and "parked/search-x/PARKED.json" in parked
+    assert "parked/search-x/PARKED.json" in parked and "parked/search-x/metrics.csv" in parked
+    assert [n for n in parked.split() if "checkpoint" in n] == [f"parked/search-x/checkpoint.pt.0{k}" for k in range(3)]
+    monkeypatch.setattr(parking, "PART_BYTES", 1)  # unpark reads the parts the manifest names, whatever the limit now
 
     shutil.rmtree(repo / "runs")  # the next machine has the repository only
     clone = repo.parent / "clone"
@@ -100,3 +104,4 @@ def test_park_and_unpark_refuse_what_would_lose_work_and_change_nothing(repo, st
     manifest = json.loads((_git(repo, "show", "HEAD~1:parked/search-x/PARKED.json")))
     assert parking.parked_commit("search-x", repo) == _git(repo, "rev-parse", "HEAD~1").strip()
     assert manifest["files"].keys() >= {"checkpoint.pt", "config.json", "metrics.csv", "alpha.npz"}
+    assert manifest["parts"] == {}  # the smoke run's files are all under 32 MiB: committed whole

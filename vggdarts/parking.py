@@ -5,7 +5,7 @@ search shares nothing with the one that started it but the repository, the run w
 each time. :func:`park` carries it over in two commits on the current branch:
 
 1. ``parked/NAME/`` with the run's files (``rundir.FILES``: the checkpoint, config, metrics, alpha) and
-   ``PARKED.json`` (epochs done, a SHA-256 per file);
+   ``PARKED.json`` (epochs done, a SHA-256 per file; a file over 32 MiB goes in numbered parts);
 2. the removal of ``parked/NAME/`` from the tree, so the tree is as small as before (the device carry and the
    tracked-tree budget see no change).
 
@@ -31,6 +31,7 @@ from .rundir import FILES, RunDirError
 
 PARKED = "parked"
 MANIFEST = "PARKED.json"
+PART_BYTES = 32 * 2**20  # a file larger than this is committed in parts (hosts warn at 50 MB, refuse at 100 MB)
 
 
 def _git(repo: Path, *args: str, binary: bool = False):
@@ -74,11 +75,15 @@ def park(run_dir: str | Path, name: str | None = None, repo: str | Path = ".") -
     manifest = {"name": name, "job": config.get("job"), "epochs_done": len(checkpoint["history"]),
                 "epochs": config.get("epochs"), "parked_from": str(run_dir.resolve()),
                 "parked_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "files": {f: _sha256(data) for f, data in files.items()}}
+                "files": {f: _sha256(data) for f, data in files.items()},
+                "parts": {f: _parts(len(data)) for f, data in files.items() if len(data) > PART_BYTES}}
     dest = repo / rel
     dest.mkdir(parents=True)
     for f, data in files.items():
-        atomic_write_bytes(dest / f, data)
+        if f not in manifest["parts"]:
+            atomic_write_bytes(dest / f, data)
+        for k in range(manifest["parts"].get(f, 0)):
+            atomic_write_bytes(dest / f"{f}.{k:02d}", data[k * PART_BYTES:(k + 1) * PART_BYTES])
     atomic_write_text(dest / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     what = f"{name} ({manifest['job']}, epoch {manifest['epochs_done']} of {manifest['epochs']})"
     _git(repo, "add", "-f", "--", rel)
@@ -88,6 +93,10 @@ def park(run_dir: str | Path, name: str | None = None, repo: str | Path = ".") -
     _git(repo, "commit", "-q", "-m", f"Unpark {what} from the tree; restore it from {manifest['commit'][:12]} "
                                      f"with: python -m vggdarts unpark {name} --run-dir DIR", "--", rel)
     return manifest
+
+
+def _parts(size: int) -> int:
+    return -(-size // PART_BYTES)
 
 
 def parked_commit(name: str, repo: str | Path = ".") -> str | None:
@@ -107,7 +116,13 @@ def unpark(name: str, run_dir: str | Path, repo: str | Path = ".") -> dict:
         raise RunDirError(f"{run_dir} already holds a checkpoint; nothing was changed. Resume it as it is, or move "
                           "it away to restore the parked one")
     manifest = json.loads(_git(repo, "show", f"{commit}:{PARKED}/{name}/{MANIFEST}"))
-    files = {f: _git(repo, "show", f"{commit}:{PARKED}/{name}/{f}", binary=True) for f in manifest["files"]}
+
+    def stored(f: str) -> bytes:
+        n = manifest.get("parts", {}).get(f, 0)
+        names = [f"{f}.{k:02d}" for k in range(n)] if n else [f]
+        return b"".join(_git(repo, "show", f"{commit}:{PARKED}/{name}/{p}", binary=True) for p in names)
+
+    files = {f: stored(f) for f in manifest["files"]}
     bad = [f for f, data in files.items() if _sha256(data) != manifest["files"][f]]
     if bad:
         raise RunDirError(f"the parked {', '.join(bad)} in {commit[:12]} do not match their recorded SHA-256; "
