@@ -91,6 +91,14 @@ def test_park_and_unpark_refuse_what_would_lose_work_and_change_nothing(repo, st
     with file_lock(run_dir / ".lock"), pytest.raises(RunDirError, match="stop it first"):
         parking.park(run_dir, repo=repo)  # the job still runs
     assert _git(repo, "rev-parse", "HEAD") == head and not (repo / "parked").exists()
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho refused by a hook >&2\nexit 1\n")
+    hook.chmod(0o755)
+    with pytest.raises(RunDirError, match="git commit failed.*refused by a hook"):
+        parking.park(run_dir, repo=repo)  # git refuses to commit: nothing is left behind
+    assert _git(repo, "rev-parse", "HEAD") == head and not (repo / "parked").exists()
+    assert not _git(repo, "status", "--porcelain")
+    hook.unlink()
     with pytest.raises(RunDirError, match="was ever parked"):
         parking.unpark("search-x", repo / "runs" / "other", repo=repo)
 

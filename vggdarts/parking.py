@@ -19,7 +19,9 @@ about 86 MB. So a run is parked once, when the machine running it goes, not ever
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import shutil
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,7 +40,7 @@ def _git(repo: Path, *args: str, binary: bool = False):
     result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, timeout=600, text=not binary)
     if result.returncode != 0:
         err = result.stderr if not binary else result.stderr.decode(errors="replace")
-        raise RunDirError(f"git {' '.join(args[:2])} failed in {repo}: {err.strip()[:300]}")
+        raise RunDirError(f"git {args[0]} failed in {repo}: {err.strip()[:300]}")
     return result.stdout
 
 
@@ -70,7 +72,7 @@ def park(run_dir: str | Path, name: str | None = None, repo: str | Path = ".") -
     except Busy:
         raise RunDirError(f"{run_dir} is in use by a running job; stop it first (it resumes from its last "
                           "finished epoch), then park") from None
-    checkpoint = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
+    checkpoint = torch.load(io.BytesIO(files["checkpoint.pt"]), map_location="cpu", weights_only=True)
     config = json.loads(files["config.json"]) if "config.json" in files else {}
     manifest = {"name": name, "job": config.get("job"), "epochs_done": len(checkpoint["history"]),
                 "epochs": config.get("epochs"), "parked_from": str(run_dir.resolve()),
@@ -86,8 +88,15 @@ def park(run_dir: str | Path, name: str | None = None, repo: str | Path = ".") -
             atomic_write_bytes(dest / f"{f}.{k:02d}", data[k * PART_BYTES:(k + 1) * PART_BYTES])
     atomic_write_text(dest / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     what = f"{name} ({manifest['job']}, epoch {manifest['epochs_done']} of {manifest['epochs']})"
-    _git(repo, "add", "-f", "--", rel)
-    _git(repo, "commit", "-q", "-m", f"Park {what}: its run directory, for the next machine to resume", "--", rel)
+    try:
+        _git(repo, "add", "-f", "--", rel)
+        _git(repo, "commit", "-q", "-m", f"Park {what}: its run directory, for the next machine to resume", "--", rel)
+    except RunDirError:  # e.g. git has no identity: leave the tree and the index as they were
+        subprocess.run(["git", "-C", str(repo), "reset", "-q", "--", rel], capture_output=True)
+        shutil.rmtree(dest)
+        if not any(dest.parent.iterdir()):
+            dest.parent.rmdir()
+        raise
     manifest["commit"] = _git(repo, "rev-parse", "HEAD").strip()
     _git(repo, "rm", "-r", "-q", "--", rel)
     _git(repo, "commit", "-q", "-m", f"Unpark {what} from the tree; restore it from {manifest['commit'][:12]} "
