@@ -82,10 +82,9 @@ def park(run_dir: str | Path, name: str | None = None, repo: str | Path = ".") -
     dest = repo / rel
     dest.mkdir(parents=True)
     for f, data in files.items():
-        if f not in manifest["parts"]:
-            atomic_write_bytes(dest / f, data)
-        for k in range(manifest["parts"].get(f, 0)):
-            atomic_write_bytes(dest / f"{f}.{k:02d}", data[k * PART_BYTES:(k + 1) * PART_BYTES])
+        size = PART_BYTES if f in manifest["parts"] else len(data)
+        for k, part in enumerate(_part_names(f, manifest["parts"].get(f, 0))):
+            atomic_write_bytes(dest / part, data[k * size:(k + 1) * size])
     atomic_write_text(dest / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     what = f"{name} ({manifest['job']}, epoch {manifest['epochs_done']} of {manifest['epochs']})"
     try:
@@ -108,6 +107,11 @@ def _parts(size: int) -> int:
     return -(-size // PART_BYTES)
 
 
+def _part_names(f: str, parts: int) -> list[str]:
+    """The names a parked file is committed under: itself, or ``f.00``, ``f.01``, ... when in parts."""
+    return [f"{f}.{k:02d}" for k in range(parts)] if parts else [f]
+
+
 def parked_commit(name: str, repo: str | Path = ".") -> str | None:
     """The last commit that added ``parked/NAME/``, or None."""
     out = _git(repo_root(repo), "log", "-1", "--format=%H", "--diff-filter=A", "--", f"{PARKED}/{name}/{MANIFEST}")
@@ -127,9 +131,8 @@ def unpark(name: str, run_dir: str | Path, repo: str | Path = ".") -> dict:
     manifest = json.loads(_git(repo, "show", f"{commit}:{PARKED}/{name}/{MANIFEST}"))
 
     def stored(f: str) -> bytes:
-        n = manifest.get("parts", {}).get(f, 0)
-        names = [f"{f}.{k:02d}" for k in range(n)] if n else [f]
-        return b"".join(_git(repo, "show", f"{commit}:{PARKED}/{name}/{p}", binary=True) for p in names)
+        return b"".join(_git(repo, "show", f"{commit}:{PARKED}/{name}/{p}", binary=True)
+                        for p in _part_names(f, manifest.get("parts", {}).get(f, 0)))
 
     files = {f: stored(f) for f in manifest["files"]}
     bad = [f for f, data in files.items() if _sha256(data) != manifest["files"][f]]
