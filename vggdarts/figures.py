@@ -43,7 +43,7 @@ def finish(fig, out_dir, name: str, show: bool) -> list[Path]:
     """Save a figure (PNG + PDF), then display it inline (notebooks) or just free it."""
     paths = plots.save(fig, out_dir, name)
     if show:
-        from .notebook import show as display
+        from .display import show as display
 
         display(fig, f"{name} ({paths[0]})" if paths else name)
     else:
