@@ -115,7 +115,33 @@ def test_the_epoch_log_keeps_every_attempt_and_adds_each_epoch_once(tmp_path, sm
     assert [(r["attempt"], r["epoch"]) for r in rows] == [(a, e) for a in ("first", "second") for e in (1, 2, 3)]
     assert all(r["seconds"] > 0 and r["threads"] >= 1 and r["cpu_capability"] for r in rows)
     text = scale.cost_table(tmp_path / "results")
-    assert "| first | 1-3 |" in text and "| second | 1-3 |" in text and "| tests |" in text
+    assert "| first | 1 | 1-3 |" in text and "| second | 1 | 1-3 |" in text and "| tests |" in text
+
+
+def test_the_epoch_log_tells_the_sessions_of_a_resumed_run_apart(tmp_path, smoke_run):
+    """A run resumed on another machine: each epoch is logged with the epoch its session began at, rows of the
+    attempt logged before that column existed get it from the checkpoint, and another attempt's stay blank."""
+    import torch
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    ckpt = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    first = ckpt["sessions"][0]
+    ckpt["sessions"] = [first, {**first, "from_epoch": 3, "cpu_model": "Another CPU"}]
+    torch.save(ckpt, run / "checkpoint.pt")
+    log_path = tmp_path / "benchmarks" / "results" / scale.EPOCH_LOG
+    log_path.parent.mkdir(parents=True)
+    old_columns = "attempt,epoch,seconds,cpu_model,cpu_capability,threads,beside"
+    log_path.write_text(f"{old_columns}\nolder,1,300.0,Some CPU,AVX2,2,nothing\n"
+                        f"resumed,1,10.0,{first['cpu_model']},{first['cpu_capability']},2,nothing\n")
+    assert scale.log_epochs(run, log_path, "resumed", beside="light work") == 2
+    rows = {(r["attempt"], r["epoch"]): r for r in scale.read_epoch_log(log_path)}
+    assert rows["older", 1]["session_from"] is None
+    assert [rows["resumed", e]["session_from"] for e in (1, 2, 3)] == [1, 1, 3]
+    assert rows["resumed", 3]["cpu_model"] == "Another CPU" and rows["resumed", 2]["beside"] == "light work"
+    text = scale.cost_table(tmp_path / "results")
+    assert "| older | not recorded | 1-1 | Some CPU |" in text
+    assert "| resumed | 1 | 1-1 |" in text and "| resumed | 1 | 2-2 |" in text and "| resumed | 3 | 3-3 | Another CPU |" in text
 
 
 def test_the_export_must_land_where_the_ground_truth_finds_its_picks(tmp_path, smoke_run):

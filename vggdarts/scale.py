@@ -173,35 +173,47 @@ def picks_table(results: Path, n_resamples: int = 2000) -> str:
 
 
 EPOCH_LOG = "paper-epochs.csv"  # in benchmarks/results: every measured epoch of every attempt, finished or not
-EPOCH_COLUMNS = ("attempt", "epoch", "seconds", "cpu_model", "cpu_capability", "threads", "beside")
+EPOCH_COLUMNS = ("attempt", "epoch", "seconds", "cpu_model", "cpu_capability", "threads", "beside", "session_from")
+# session_from: the first epoch of the session (machine) that ran the epoch; two machines of the same model
+# name can differ by half in speed, so this is what tells them apart. Blank where no checkpoint said.
 
 
 def read_epoch_log(path: str | Path) -> list[dict]:
     if not Path(path).exists():
         return []
     with open(path, newline="") as f:
-        return [{**r, "epoch": int(r["epoch"]), "seconds": float(r["seconds"]), "threads": int(r["threads"])}
+        return [{**r, "epoch": int(r["epoch"]), "seconds": float(r["seconds"]), "threads": int(r["threads"]),
+                 "session_from": int(r["session_from"]) if r.get("session_from") else None}
                 for r in csv.DictReader(f)]
 
 
 def log_epochs(run_dir: str | Path, path: str | Path, attempt: str, beside: str = "nothing") -> int:
     """Append the run's epochs that ``path`` lacks for ``attempt`` (a label, e.g. the date the run started),
-    with this machine's CPU and each session's capability and threads (from the checkpoint).  A run directory
-    can be lost between sessions; this log keeps what each attempt measured.  Returns the rows added."""
+    with each session's CPU, capability and threads and the epoch it began at (from the checkpoint; rows of the
+    attempt logged without that epoch get it too).  A run directory can be lost between sessions; this log
+    keeps what each attempt measured.  Returns the rows added."""
     import torch
 
     ckpt = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=True)
     sessions = ckpt.get("sessions") or []
+
+    def session_of(epoch: int) -> dict:
+        return max((s for s in sessions if s["from_epoch"] <= epoch), key=lambda s: s["from_epoch"],
+                   default={"cpu_capability": "unknown", "threads": 0, "from_epoch": None})
+
     rows = read_epoch_log(path)
+    for r in rows:
+        if r["attempt"] == attempt and r["session_from"] is None:
+            r["session_from"] = session_of(r["epoch"])["from_epoch"]
     done = {r["epoch"] for r in rows if r["attempt"] == attempt}
     new = []
     for r in ckpt["history"]:
         if r["epoch"] in done:
             continue
-        session = max((s for s in sessions if s["from_epoch"] <= r["epoch"]), key=lambda s: s["from_epoch"],
-                      default={"cpu_capability": "unknown", "threads": 0})  # cpu_model: recorded since it was added, else this machine's
-        new.append({"attempt": attempt, "epoch": r["epoch"], "seconds": round(r["seconds"], 1), "cpu_model": session.get("cpu_model", cpu_model()),
-                    "cpu_capability": session["cpu_capability"], "threads": session["threads"], "beside": beside})
+        session = session_of(r["epoch"])  # cpu_model: recorded since it was added, else this machine's
+        new.append({"attempt": attempt, "epoch": r["epoch"], "seconds": round(r["seconds"], 1),
+                    "cpu_model": session.get("cpu_model", cpu_model()), "cpu_capability": session["cpu_capability"],
+                    "threads": session["threads"], "beside": beside, "session_from": session["from_epoch"]})
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=EPOCH_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -214,14 +226,15 @@ def cost_table(results: Path) -> str:
     """Measured seconds per epoch of the width-1 search: every attempt's epochs (benchmarks/results/paper-epochs.csv)
     with the projection to 100 epochs, then the finished record's own sessions."""
     log_rows = read_epoch_log(results.parent / "benchmarks" / "results" / EPOCH_LOG)
-    lines = ["| attempt | epochs measured | CPU | capability | threads | beside it | s/epoch (median) | min-max "
-             "| 100 epochs, projected (h) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| attempt | session from epoch | epochs measured | CPU | capability | threads | beside it | s/epoch (median) "
+             "| min-max | 100 epochs, projected (h) |", "|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple, list[dict]] = {}
     for r in log_rows:
-        groups.setdefault((r["attempt"], r["cpu_model"], r["cpu_capability"], r["threads"], r["beside"]), []).append(r)
-    for (attempt, model, capability, threads, beside), rs in groups.items():
+        key = (r["attempt"], r["session_from"], r["cpu_model"], r["cpu_capability"], r["threads"], r["beside"])
+        groups.setdefault(key, []).append(r)
+    for (attempt, session_from, model, capability, threads, beside), rs in groups.items():
         secs = np.array([r["seconds"] for r in rs])
-        lines.append(f"| {attempt} | {min(r['epoch'] for r in rs)}-{max(r['epoch'] for r in rs)} | {model} | "
+        lines.append(f"| {attempt} | {session_from or 'not recorded'} | {min(r['epoch'] for r in rs)}-{max(r['epoch'] for r in rs)} | {model} | "
                      f"{capability} | {threads} | {beside} | {np.median(secs):.0f} | {secs.min():.0f}-{secs.max():.0f} | "
                      f"{100 * np.median(secs) / 3600:.1f} |")
     if not groups:
