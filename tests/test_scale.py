@@ -116,6 +116,7 @@ def test_the_epoch_log_keeps_every_attempt_and_adds_each_epoch_once(tmp_path, sm
     assert all(r["seconds"] > 0 and r["threads"] >= 1 and r["cpu_capability"] for r in rows)
     text = scale.cost_table(tmp_path / "results")
     assert "| first | 1 | 1-3 |" in text and "| second | 1 | 1-3 |" in text and "| tests |" in text
+    assert "light work beside it (1 of the rows above)" in text  # "tests" beside is not a quiet row
 
 
 def test_the_epoch_log_tells_the_sessions_of_a_resumed_run_apart(tmp_path, smoke_run):
@@ -142,6 +143,7 @@ def test_the_epoch_log_tells_the_sessions_of_a_resumed_run_apart(tmp_path, smoke
     text = scale.cost_table(tmp_path / "results")
     assert "| older | not recorded | 1-1 | Some CPU |" in text
     assert "| resumed | 1 | 1-1 |" in text and "| resumed | 1 | 2-2 |" in text and "| resumed | 3 | 3-3 | Another CPU |" in text
+    assert "(4 of the rows above)" in text and " to 8.3 h of a 2-core CPU" in text  # the slowest: 300 s per epoch
 
 
 def test_the_export_must_land_where_the_ground_truth_finds_its_picks(tmp_path, smoke_run):

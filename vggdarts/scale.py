@@ -173,6 +173,7 @@ def picks_table(results: Path, n_resamples: int = 2000) -> str:
 
 
 EPOCH_LOG = "paper-epochs.csv"  # in benchmarks/results: every measured epoch of every attempt, finished or not
+QUIET = ("nothing", "light work")  # what beside a measured epoch leaves its rate the machine's own
 EPOCH_COLUMNS = ("attempt", "epoch", "seconds", "cpu_model", "cpu_capability", "threads", "beside", "session_from")
 # session_from: the first epoch of the session (machine) that ran the epoch; two machines of the same model
 # name ran 280 and 410 s per epoch, so this is what tells them apart. Blank where no checkpoint said.
@@ -239,6 +240,10 @@ def cost_table(results: Path) -> str:
                      f"{100 * np.median(secs) / 3600:.1f} |")
     if not groups:
         lines = ["No epoch of the width-1 search has been measured yet."]
+    quiet = [100 * np.median([r["seconds"] for r in rs]) / 3600 for key, rs in groups.items() if key[-1] in QUIET]
+    if quiet:
+        lines += ["", f"With nothing but light work beside it ({len(quiet)} of the rows above), 100 epochs take "
+                  f"{min(quiet):.1f} to {max(quiet):.1f} h of a 2-core CPU at the measured median rates."]
     if (results / PAPER / "summary.json").exists():
         s = read_json(results / PAPER, "summary.json")
         lines += ["", f"The finished record: {s['epochs_done']} epochs, {s['wall_seconds'] / 3600:.1f} h of epochs "
