@@ -233,14 +233,17 @@ def cost_table(results: Path) -> str:
     for r in log_rows:
         key = (r["attempt"], r["session_from"], r["cpu_model"], r["cpu_capability"], r["threads"], r["beside"])
         groups.setdefault(key, []).append(r)
+    quiet = []  # the projected hours of the rows with nothing but light work beside
     for (attempt, session_from, model, capability, threads, beside), rs in groups.items():
         secs = np.array([r["seconds"] for r in rs])
+        hours = 100 * np.median(secs) / 3600
+        if beside in QUIET:
+            quiet.append(hours)
         lines.append(f"| {attempt} | {session_from or 'not recorded'} | {min(r['epoch'] for r in rs)}-{max(r['epoch'] for r in rs)} | {model} | "
                      f"{capability} | {threads} | {beside} | {np.median(secs):.0f} | {secs.min():.0f}-{secs.max():.0f} | "
-                     f"{100 * np.median(secs) / 3600:.1f} |")
+                     f"{hours:.1f} |")
     if not groups:
         lines = ["No epoch of the width-1 search has been measured yet."]
-    quiet = [100 * np.median([r["seconds"] for r in rs]) / 3600 for key, rs in groups.items() if key[-1] in QUIET]
     if quiet:
         lines += ["", f"With nothing but light work beside it ({len(quiet)} of the rows above), 100 epochs take "
                   f"{min(quiet):.1f} to {max(quiet):.1f} h of a 2-core CPU at the measured median rates."]
