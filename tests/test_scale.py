@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _results(tmp_path: Path) -> Path:
-    """A results folder with what the tables compare against: the three cpu seeds' records, the cpu comparisons'
-    picks and the ground-truth record (copies of the committed ones, without weights)."""
+    """A results folder as it was before the width-1 record: the three cpu seeds' records, the cpu comparisons'
+    picks and the ground-truth record (copies of the committed ones, without weights, and without the committed
+    width-1 picks' rows, so that the test's own smoke picks are the only ``search-paper`` origins)."""
     results = tmp_path / "results"
     for name in scale.CPU_SEEDS:
         (results / name).mkdir(parents=True)
@@ -25,7 +26,12 @@ def _results(tmp_path: Path) -> Path:
     for name in scale.CPU_PICK_SOURCES:
         shutil.copytree(ROOT / "results" / name / "archs", results / name / "archs")
     shutil.copytree(ROOT / "results" / scale.GROUND_TRUTH / "masks", results / scale.GROUND_TRUTH / "masks")
-    shutil.copy(ROOT / "results" / scale.GROUND_TRUTH / "groundtruth.csv", results / scale.GROUND_TRUTH)
+    rows = []
+    for r in gt.read_records(ROOT / "results" / scale.GROUND_TRUTH / "groundtruth.csv"):
+        origins = [o for o in r["origin"].split("+") if not o.startswith(f"{scale.PAPER}/")]
+        if origins:
+            rows.append({**r, "origin": "+".join(origins)})
+    gt.write_records(results / scale.GROUND_TRUTH / "groundtruth.csv", rows)
     return results
 
 
