@@ -236,11 +236,12 @@ def cost_table(results: Path) -> str:
     quiet = []  # the projected hours of the rows with nothing but light work beside
     for (attempt, session_from, model, capability, threads, beside), rs in groups.items():
         secs = np.array([r["seconds"] for r in rs])
-        hours = 100 * np.median(secs) / 3600
+        median = float(np.median(secs))
+        hours = 100 * median / 3600
         if beside in QUIET:
             quiet.append(hours)
         lines.append(f"| {attempt} | {session_from or 'not recorded'} | {min(r['epoch'] for r in rs)}-{max(r['epoch'] for r in rs)} | {model} | "
-                     f"{capability} | {threads} | {beside} | {np.median(secs):.0f} | {secs.min():.0f}-{secs.max():.0f} | "
+                     f"{capability} | {threads} | {beside} | {median:.0f} | {secs.min():.0f}-{secs.max():.0f} | "
                      f"{hours:.1f} |")
     if not groups:
         lines = ["No epoch of the width-1 search has been measured yet."]
