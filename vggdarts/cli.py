@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", default=None, help="only these arch ids")
     p.add_argument("--fidelity", type=int, default=0, metavar="N",
                    help="only the fidelity subset: none, resnet, all and the first N-3 sampled (with --set epochs=20)")
+    p.add_argument("--ladder", default=None, metavar="RUNG", help="only the fidelity ladder's fixed subset, at this "
+                   "rung (R1: width 0.25, 32 epochs; R2: width 0.5, 24 epochs); chosen from R0 on first use")
     p.add_argument("--results", default="results")
     p.add_argument("--run-root", default="runs/groundtruth")
     _engine_args(p)
@@ -238,9 +240,15 @@ def _run(args) -> int:
     elif args.command == "groundtruth":
         from . import groundtruth
 
+        overrides = parse_assignments(args.overrides)
         only = groundtruth.fidelity_subset(args.fidelity, args.n_sample, args.sample_seed) if args.fidelity else args.only
+        if args.ladder:
+            from . import ladder
+
+            overrides = {**ladder.rung_overrides(args.ladder), **overrides}
+            only = ladder.subset(Path(args.results) / f"groundtruth-{args.preset}", create=True)
         added = groundtruth.run(args.preset, tuple(args.seeds), args.n_sample, args.sample_seed, args.results,
-                                args.run_root, parse_assignments(args.overrides), _engine(args), only)
+                                args.run_root, overrides, _engine(args), only)
         print(f"{added} rows added to {args.results}/groundtruth-{args.preset}/groundtruth.csv")
     elif args.command == "proxies":
         from . import groundtruth, proxies

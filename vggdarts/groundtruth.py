@@ -35,7 +35,7 @@ log = logging.getLogger("vggdarts")
 
 CANDIDATES = candidate_mask().numpy()
 CELLS = [tuple(c) for c in np.argwhere(CANDIDATES)]  # the 21 candidate (i, j) cells, 0-based
-COLUMNS = ("arch_id", "edges", "n_shortcuts", "origin", "seed", "epochs", "val_acc", "test_acc", "params", "macs",
+COLUMNS = ("arch_id", "edges", "n_shortcuts", "origin", "seed", "width", "epochs", "val_acc", "test_acc", "params", "macs",
            "dataset", "commit", "threads", "cpu_capability")
 # Rows recorded before threads and cpu_capability were: every one came from a local pool of two 1-thread jobs on
 # a 2-core machine (the sweep's documented commands); the CPU kind was not recorded.
@@ -121,7 +121,7 @@ def read_records(csv_path: str | Path) -> list[dict[str, Any]]:
         r["threads"] = int(r["threads"])
         for key in ("seed", "epochs", "n_shortcuts", "params", "macs"):
             r[key] = int(r[key])
-        for key in ("val_acc", "test_acc"):
+        for key in ("width", "val_acc", "test_acc"):
             r[key] = float(r[key])
     return rows
 
@@ -130,7 +130,7 @@ def write_records(csv_path: str | Path, rows: list[dict[str, Any]]) -> None:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for r in sorted(rows, key=lambda r: (r["arch_id"], r["epochs"], r["seed"])):
+    for r in sorted(rows, key=lambda r: (r["arch_id"], r["width"], r["epochs"], r["seed"])):
         writer.writerow({k: r[k] for k in COLUMNS})
     Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(csv_path, out.getvalue())
@@ -142,8 +142,10 @@ def pending_jobs(archs: dict[str, dict], seeds, preset: str, record_dir: str | P
     baselines and the methods' picks first (what percentiles and regrets need), then the sample."""
     from .config import make_config
 
-    epochs = make_config("retrain", preset, {**(overrides or {}), "arch": "x"}).epochs
-    done = {(r["arch_id"], r["seed"], r["epochs"]) for r in read_records(Path(record_dir) / "groundtruth.csv")}
+    config = make_config("retrain", preset, {**(overrides or {}), "arch": "x"})
+    width, epochs = config.width, config.epochs
+    done = {(r["arch_id"], r["seed"], r["width"], r["epochs"])
+            for r in read_records(Path(record_dir) / "groundtruth.csv")}
     jobs = []
     sampled_last = sorted(only or archs, key=lambda a: all(o.startswith("sample") for o in archs[a]["origin"]))
     for aid in sampled_last:
@@ -151,10 +153,11 @@ def pending_jobs(archs: dict[str, dict], seeds, preset: str, record_dir: str | P
         if not mask_file.exists():
             derive.save_mask(mask_file, archs[aid]["mask"], "groundtruth", {"origin": archs[aid]["origin"]})
         for seed in seeds:
-            if (aid, seed, epochs) in done:
+            if (aid, seed, width, epochs) in done:
                 continue
             jobs.append(Job("retrain", preset, {**(overrides or {}), "arch": str(mask_file), "seed": seed},
-                            str(Path(run_root) / f"{aid}-e{epochs}" / f"seed{seed}"), f"{aid} seed {seed} ({epochs} ep)"))
+                            str(Path(run_root) / f"{aid}-w{width:g}-e{epochs}" / f"seed{seed}"),
+                            f"{aid} seed {seed} (width {width:g}, {epochs} ep)"))
     return jobs
 
 
@@ -171,7 +174,8 @@ def record_finished(jobs: list[Job], results: list[dict], archs: dict[str, dict]
                 continue
             s, aid = result["summary"], Path(job.overrides["arch"]).stem
             rows.append({"arch_id": aid, "edges": edges(archs[aid]["mask"]), "n_shortcuts": s["n_shortcuts"],
-                         "origin": "+".join(archs[aid]["origin"]), "seed": s["seed"], "epochs": s["epochs_done"],
+                         "origin": "+".join(archs[aid]["origin"]), "seed": s["seed"], "width": s["width"],
+                         "epochs": s["epochs_done"],
                          "val_acc": s["final_val_acc"], "test_acc": s["test_acc"], "params": s["params"],
                          "macs": s["macs"], "dataset": s["dataset_used"], "commit": commit,
                          "threads": s["threads"], "cpu_capability": s["cpu_capability"]})
@@ -261,11 +265,18 @@ def oneshot_scores(search_run: str | Path, masks: dict[str, np.ndarray], val_ima
     return {aid: scores[aid] for aid in masks}
 
 
-def mean_accuracy(rows: list[dict], epochs: int, key: str = "val_acc", min_seeds: int = 1) -> dict[str, float]:
-    """Mean ``key`` per architecture over its seeds at ``epochs`` (architectures with >= min_seeds runs)."""
+def at_rung(row: dict, epochs: int, width: float | None) -> bool:
+    """Whether ``row`` was trained for ``epochs`` at ``width`` (None: at any width)."""
+    return row["epochs"] == epochs and (width is None or row["width"] == width)
+
+
+def mean_accuracy(rows: list[dict], epochs: int, key: str = "val_acc", min_seeds: int = 1,
+                  width: float | None = None) -> dict[str, float]:
+    """Mean ``key`` per architecture over its seeds at the rung (``width``, ``epochs``) (architectures with
+    >= min_seeds runs)."""
     per: dict[str, list[float]] = {}
     for r in rows:
-        if r["epochs"] == epochs:
+        if at_rung(r, epochs, width):
             per.setdefault(r["arch_id"], []).append(r[key])
     return {a: float(np.mean(v)) for a, v in per.items() if len(v) >= min_seeds}
 
@@ -306,11 +317,12 @@ def seed_noise_ceiling(seeds: dict[int, dict[str, float]], n_resamples: int = 20
     return agreement_if_shared(seeds.get(0, {}), seeds.get(1, {}), n_resamples)
 
 
-def per_seed(rows: list[dict], epochs: int, key: str = "val_acc") -> dict[int, dict[str, float]]:
-    """``key`` of every architecture, per seed, at ``epochs``: {seed: {arch_id: value}}."""
+def per_seed(rows: list[dict], epochs: int, key: str = "val_acc",
+             width: float | None = None) -> dict[int, dict[str, float]]:
+    """``key`` of every architecture, per seed, at the rung (``width``, ``epochs``): {seed: {arch_id: value}}."""
     out: dict[int, dict[str, float]] = {}
     for r in rows:
-        if r["epochs"] == epochs:
+        if at_rung(r, epochs, width):
             out.setdefault(r["seed"], {})[r["arch_id"]] = r[key]
     return out
 
