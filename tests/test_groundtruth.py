@@ -41,24 +41,6 @@ def test_the_set_holds_baselines_and_every_recorded_pick(tmp_path):
     assert gt.edges(derive.resnet()) == "1>3 2>4 3>5 4>6 5>7 6>8"
 
 
-def test_alpha_score_orders_hand_made_architectures():
-    table = np.where(CAND, 0.1, 0.0)
-    table[3] = [0.8, 0.2, 0, 0, 0, 0]
-    likes, dislikes = gt.figure3_mask(0), gt.figure3_mask(0)
-    likes[3] = [True, False, False, False, False, False]
-    dislikes[3] = [False, True, False, False, False, False]
-    assert gt.alpha_score(table, likes) > gt.alpha_score(table, dislikes)
-    assert gt.alpha_score(table, likes) == pytest.approx(np.log(0.8) + 5 * np.log(0.1))  # sources 1 everywhere
-    gates = np.where(CAND, 0.9, 0.0)
-    gates[7, 5] = 0.1
-    keep_all, drop_one = CAND.copy(), CAND.copy()
-    drop_one[7, 5] = False
-    assert gt.alpha_score(gates, drop_one, "sigmoid") > gt.alpha_score(gates, keep_all, "sigmoid")
-    assert gt.alpha_score(gates, drop_one, "sigmoid") == pytest.approx(20 * np.log(0.9) + np.log(0.9))
-    with_none = np.hstack([np.where(CAND, 0.1, 0.0), np.where(CAND.any(1), 0.5, 0.0)[:, None]])
-    assert gt.alpha_score(with_none, derive.none()) == pytest.approx(6 * np.log(0.5))
-
-
 def test_a_recorded_run_is_skipped(tmp_path):
     archs = gt.architecture_set(2, 0, tmp_path / "nothing")
     aid = next(iter(archs))
@@ -67,7 +49,7 @@ def test_a_recorded_run_is_skipped(tmp_path):
     assert [j.overrides["seed"] for j in jobs] == [0, 1]
     epochs = make_config("retrain", "smoke", {"arch": "x"}).epochs
     gt.write_records(tmp_path / "rec" / "groundtruth.csv", [
-        {"arch_id": aid, "edges": "-", "n_shortcuts": 6, "origin": "x", "seed": 0, "epochs": epochs, "val_acc": 50.0,
+        {"arch_id": aid, "edges": "-", "n_shortcuts": 6, "origin": "x", "seed": 0, "width": 0.125, "epochs": epochs, "val_acc": 50.0,
          "test_acc": 49.0, "params": 1, "macs": 1, "dataset": "synthetic", "commit": "c", "threads": 1, "cpu_capability": "AVX2"}])
     jobs = gt.pending_jobs(archs, (0, 1), "smoke", tmp_path / "rec", tmp_path / "runs", over, only=[aid])
     assert [j.overrides["seed"] for j in jobs] == [1]  # seed 0 is recorded: skipped
@@ -93,14 +75,19 @@ def test_run_trains_and_records_then_skips(tmp_path):
 
 def test_rows_recorded_before_the_machine_columns_read_as_one_thread_of_unknown_cpu(tmp_path):
     old = tmp_path / "groundtruth.csv"
-    old.write_text("arch_id,edges,n_shortcuts,origin,seed,epochs,val_acc,test_acc,params,macs,dataset,commit\n"
-                   "a000000,-,0,none,0,8,77.94,77.57,579098,9880832,CIFAR-10 (JPEG copy),c\n")
+    old.write_text("arch_id,edges,n_shortcuts,origin,seed,width,epochs,val_acc,test_acc,params,macs,dataset,commit\n"
+                   "a000000,-,0,none,0,0.25,8,77.94,77.57,579098,9880832,CIFAR-10 (JPEG copy),c\n")
     (row,) = gt.read_records(old)
     assert (row["threads"], row["cpu_capability"], row["val_acc"]) == (1, "unknown", 77.94)
     gt.write_records(old, [row])
     assert old.read_text().splitlines()[0].endswith(",commit,threads,cpu_capability")
     with pytest.raises(KeyError):  # a new row must say how it was trained
         gt.write_records(old, [{k: v for k, v in row.items() if k != "threads"}])
+    older = tmp_path / "older.csv"  # before the rung: the width is not guessed
+    older.write_text("arch_id,edges,n_shortcuts,origin,seed,epochs,val_acc,test_acc,params,macs,dataset,commit\n"
+                     "a000000,-,0,none,0,8,77.94,77.57,579098,9880832,CIFAR-10 (JPEG copy),c\n")
+    with pytest.raises(ValueError, match="no width column"):
+        gt.read_records(older)
 
 
 def test_rank_agreement_and_pick_standing():
@@ -125,7 +112,7 @@ def _append_slowly(record_dir, seed):
     gt.read_records = lambda path: (read(path), time.sleep(0.5))[0]
     archs = gt.architecture_set(1, 0, record_dir / "nothing")
     aid = gt.arch_id(derive.none())
-    summary = {"n_shortcuts": 0, "seed": seed, "epochs_done": 1, "final_val_acc": 50.0, "test_acc": 49.0,
+    summary = {"n_shortcuts": 0, "seed": seed, "width": 0.125, "epochs_done": 1, "final_val_acc": 50.0, "test_acc": 49.0,
                "params": 1, "macs": 1, "dataset_used": "synthetic", "threads": 1, "cpu_capability": "AVX2"}
     job = Job("retrain", "smoke", {"arch": f"masks/{aid}.json", "seed": seed}, "unused", "x")
     gt.record_finished([job], [{"status": "ok", "summary": summary}], archs, record_dir)
@@ -151,7 +138,7 @@ def _hand_made_study(tmp_path, truth: dict[str, tuple[np.ndarray, float]], table
     for aid, (mask, acc) in truth.items():
         derive.save_mask(rec / "masks" / f"{aid}.json", mask, "groundtruth", {"origin": ["x"]})
         rows += [{"arch_id": aid, "edges": gt.edges(mask), "n_shortcuts": int(mask.sum()), "origin": f"sample0:{aid}",
-                  "seed": s, "epochs": epochs, "val_acc": acc + 0.1 * s, "test_acc": acc, "params": 1, "macs": 1,
+                  "seed": s, "width": 0.25, "epochs": epochs, "val_acc": acc + 0.1 * s, "test_acc": acc, "params": 1, "macs": 1,
                   "dataset": "synthetic", "commit": "c", "threads": 1, "cpu_capability": "AVX2"} for s in (0, 1)]
     gt.write_records(rec / "groundtruth.csv", rows)
     run.mkdir()
@@ -160,9 +147,9 @@ def _hand_made_study(tmp_path, truth: dict[str, tuple[np.ndarray, float]], table
     return rec, run
 
 
-def test_report_ranks_within_the_figure3_space_apart_from_the_whole_set(tmp_path):
-    """Alpha's score is a log-probability only for one-shortcut-per-block architectures: `none` (no edges) gets
-    the empty sum 0, the best score, whatever it is worth.  The Figure-3 tau must not see it."""
+def test_report_ranks_alpha_only_where_it_is_a_log_probability(tmp_path):
+    """`none` has no probability under a plain softmax: the edge-sum rule gave it 0, the best score, whatever
+    it is worth.  Alpha is ranked in the Figure-3 space only, and the whole-set column says it is undefined."""
     table = np.where(CAND, 0.1, 0.0)
     table[4] = [0.6, 0.3, 0.1, 0, 0, 0]  # block 5 prefers source 1, then 2, then 3
     masks = {}
@@ -171,20 +158,28 @@ def test_report_ranks_within_the_figure3_space_apart_from_the_whole_set(tmp_path
         m[4] = [k == j for k in range(6)]
         masks[f"src{j + 1}"] = m
     truth = {name: (m, 80.0 - 2 * k) for k, (name, m) in enumerate(masks.items())}  # the order alpha prefers
-    truth["plain"] = (derive.none(), 60.0)  # worst, though its alpha score (0) is the highest
+    plain = gt.arch_id(derive.none())
+    truth[plain] = (derive.none(), 60.0)  # worst
     rec, run = _hand_made_study(tmp_path, truth, table)
-    rep = gt.report(rec, [run], 8, n_resamples=100)
+    rep = gt.report(rec, [run], 8, width=0.25, n_resamples=100)
     info = rep["runs"][str(run)]
     assert "one-shot" not in info["scores"]  # no supernet kept: alpha only
-    assert info["agreement_figure3"]["alpha"]["n"] == 3
-    assert info["agreement_figure3"]["alpha"]["tau"].estimate == pytest.approx(1.0)
-    assert info["agreement"]["alpha"]["tau"].estimate == pytest.approx(0.0)  # plain breaks 3 of 6 pairs
-    assert rep["per_seed"][1]["plain"] == pytest.approx(60.1) and rep["ceiling"]["tau"].estimate == pytest.approx(1.0)
-    assert gt.in_figure3_space(masks["src1"]) and not gt.in_figure3_space(derive.none())
-    assert not gt.in_figure3_space(CAND)
+    assert np.isnan(info["scores"]["alpha"][plain])
+    f3 = info["agreement"]["alpha"]["Figure-3 space"]
+    assert f3["n"] == 3 and f3["tau"].estimate == pytest.approx(1.0)
+    assert info["agreement"]["alpha"]["whole set"] is None
+    edge_sum, kept_mass = info["rules"]["edge sum"], info["rules"]["kept mass"]
+    assert (edge_sum["rank_none"], kept_mass["rank_none"]) == (1, 4)  # the old rule put the worst network first
+    assert edge_sum["agreement"]["tau"].estimate == pytest.approx(0.0)  # plain breaks 3 of 6 pairs
+    assert kept_mass["agreement"]["tau"].estimate == pytest.approx(1.0)
+    assert rep["per_seed"][1][plain] == pytest.approx(60.1) and rep["ceiling"]["tau"].estimate == pytest.approx(1.0)
     text = gt.markdown(rep)
-    assert "Figure-3 space only" in text and "+1.00" in text and "(n = 3)" in text
+    assert "tau, Figure-3 space (n = 3)" in text and "| alpha | +1.00 [" in text
+    assert text.splitlines()[4].endswith("| - | - |")  # alpha over the whole set: undefined
     assert rep["ceiling_for_mean"].estimate == pytest.approx(1.0) and "a perfect score vs the mean of 2 seeds" in text
+    assert "| kept mass | +1.00" in gt.rules_markdown(rep)
+    with pytest.raises(ValueError, match="0 architectures"):
+        gt.report(rec, [run], 8, width=0.5, n_resamples=10)  # no rows at that rung
 
 
 def test_the_ceiling_for_a_mean_of_seeds_follows_its_model():
@@ -214,14 +209,17 @@ def test_the_fidelity_check_ranks_the_longer_budget_against_the_short_one(tmp_pa
     same = rep["fidelity_same_seed"]
     assert same["seed"] == 0 and same["n"] == 4 and same["tau"].estimate == pytest.approx(4 / 6)
     text = gt.markdown(rep)
-    assert "4 architectures at 8 epochs (8 runs)" in text  # the 20-epoch rows are not counted in the truth
-    assert "| (fidelity) | 20 vs 8 epochs | 4 | +0.67" in text and "20 vs 8 epochs, both seed 0 | 4 | +0.67" in text
+    assert "4 architectures at width 0.25, 8 epochs (8 runs)" in text  # the 20-epoch rows are not in the truth
+    assert "| (fidelity) | 20 vs 8 epochs (n = 4) | | | | | | +0.67" in text
+    assert "| (fidelity) | 20 vs 8 epochs, seed 0 (n = 4) | | | | | | +0.67" in text
 
 
-def test_the_report_sets_alpha_beside_the_controls_and_reports_every_random_pick(tmp_path):
+def test_the_report_sets_alpha_beside_the_controls_and_reports_every_random_pick(tmp_path, monkeypatch):
     """Six sampled architectures whose accuracy follows their parameter count exactly, while alpha prefers the
     reverse; three of them are also 'random' picks.  Then params ranks perfectly, alpha perfectly wrong, the
-    paired difference is -2 with a CI below zero, every random pick is listed with the mean of the three."""
+    paired difference is -2 with a CI below zero under every bootstrap seed, every random pick is listed."""
+    from vggdarts import scores
+
     masks = [gt.figure3_mask(i) for i in range(6)]
     table = np.where(CAND, 0.1, 0.0)
     truth = {f"s{i}": (m, 70.0 + i) for i, m in enumerate(masks)}
@@ -234,25 +232,38 @@ def test_the_report_sets_alpha_beside_the_controls_and_reports_every_random_pick
         if i in (1, 3, 5):
             r["origin"] += "+compare-cpu/random"
     gt.write_records(rec / "groundtruth.csv", rows)
-    real_alpha_score = gt.alpha_score
 
     def reversed_score(table, mask, relaxation="softmax"):
         return alpha_prefers[next(a for a, (m, _) in truth.items() if np.array_equal(m, mask))]
 
-    gt.alpha_score = reversed_score
-    try:
-        rep = gt.report(rec, [run], 8, n_resamples=200)
-    finally:
-        gt.alpha_score = real_alpha_score
+    monkeypatch.setitem(scores.ALPHA_SCORES, "logprob", reversed_score)
+    rep = gt.report(rec, [run], 8, n_resamples=200)
     controls = rep["controls"]["agreement"]
-    assert controls["params"]["tau"].estimate == pytest.approx(1.0)
-    assert rep["runs"][str(run)]["agreement"]["alpha"]["tau"].estimate == pytest.approx(-1.0)
-    assert rep["controls"]["agreement_sampled"]["params"]["n"] == 6 and len(rep["sampled"]) == 6
-    (paired,) = rep["paired"]
-    assert (paired["score"], paired["control"]) == ("alpha", "params")
-    assert paired["difference"].estimate == pytest.approx(-2.0) and paired["difference"].high < 0
+    assert controls["params"]["whole set"]["tau"].estimate == pytest.approx(1.0)
+    assert controls["params"]["whole set"]["partial"] is None  # params given params: undefined
+    assert rep["runs"][str(run)]["agreement"]["alpha"]["whole set"]["tau"].estimate == pytest.approx(-1.0)
+    assert controls["params"]["sampled"]["n"] == 6 and len(rep["sampled"]) == 6
+    assert controls["nn-mass"]["whole set"] is None  # every mask here has one shortcut per block: constant
+    assert {(p["score"], p["control"]) for p in rep["paired"]} == {("alpha", "params")}
+    assert {p["subset"] for p in rep["paired"]} == {"Figure-3 space", "sampled", "whole set"}
+    for paired in rep["paired"]:
+        assert paired["difference"].estimate == pytest.approx(-2.0) and all(paired["excludes"])
+    assert all((c["low"], c["high"], c["positive"]) == (1, 1, 0) for c in rep["counts"])
     random = rep["picks"]["compare-cpu/random"]
     assert sorted(p["arch_id"] for p in random) == ["s1", "s3", "s5"]
     assert [p["percentile"] for p in sorted(random, key=lambda p: p["arch_id"])] == pytest.approx([100 * 2 / 6, 100 * 4 / 6, 100.0])
-    text = gt.markdown(rep)
-    assert "| compare-cpu/random, mean of 3 |" in text and "| (control) | params | 6 | +1.00" in text
+    assert "| compare-cpu/random, mean of 3 |" in gt.picks_markdown(rep)
+    assert "| (control) | params | +1.00" in gt.markdown(rep)
+    assert "| Figure-3 space | alpha - params | 1 | 0 | 1 |" in gt.paired_markdown(rep)
+
+
+def test_a_count_that_depends_on_the_bootstrap_seed_is_given_as_a_range():
+    from vggdarts.stats import Interval
+
+    def d(run, excludes, estimate=0.1):
+        return {"run": run, "score": "one-shot", "control": "naswot", "subset": "sampled",
+                "difference": Interval(estimate, -0.1, 0.3), "excludes": excludes}
+
+    counts = gt.distinguishable_counts([d("a", [True] * 10), d("b", [True, False] * 5), d("c", [False] * 10, -0.1)])
+    (c,) = counts
+    assert (c["runs"], c["low"], c["high"], c["positive"], c["control"]) == (3, 1, 2, 2, "best proxy")

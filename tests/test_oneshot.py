@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from vggdarts import derive, oneshot
+from vggdarts import derive, oneshot, scores
 from vggdarts.data import Batches, synthetic_dataset
 from vggdarts.supernet import SuperNet, candidate_mask, mask_weights
 from vggdarts.training import evaluate
@@ -88,14 +88,14 @@ def test_oneshot_scores_are_cached_per_search_run_and_only_missing_ones_computed
     import vggdarts.search as search_module
 
     masks = {gt.arch_id(m): m for m in (derive.resnet(), derive.none(), derive.all_edges())}
-    first = gt.oneshot_scores(smoke_run, dict(list(masks.items())[:2]), 128, "cpu", tmp_path)
+    first = scores.oneshot_scores(smoke_run, dict(list(masks.items())[:2]), 128, "cpu", tmp_path)
     cache = tmp_path / f"{smoke_run.name}-val128.csv"
     assert cache.exists() and len(cache.read_text().splitlines()) == 3
     loads = []
     real = search_module.load_search_run
     monkeypatch.setattr(search_module, "load_search_run", lambda *a, **k: loads.append(1) or real(*a, **k))
-    again = gt.oneshot_scores(smoke_run, dict(list(masks.items())[:2]), 128, "cpu", tmp_path)
+    again = scores.oneshot_scores(smoke_run, dict(list(masks.items())[:2]), 128, "cpu", tmp_path)
     assert again == first and loads == []  # all cached: the supernet was not loaded
-    full = gt.oneshot_scores(smoke_run, masks, 128, "cpu", tmp_path)
+    full = scores.oneshot_scores(smoke_run, masks, 128, "cpu", tmp_path)
     assert loads == [1] and {k: full[k] for k in first} == first and len(cache.read_text().splitlines()) == 4
-    assert full == gt.oneshot_scores(smoke_run, masks, 128, "cpu")  # = scoring afresh
+    assert full == scores.oneshot_scores(smoke_run, masks, 128, "cpu")  # = scoring afresh

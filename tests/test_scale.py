@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vggdarts import derive, groundtruth as gt, scale
+from vggdarts import derive, groundtruth as gt, scale, scores
 from vggdarts.rundir import RECORD_FILES, RunDirError
 
 from conftest import run_cli
@@ -64,19 +64,19 @@ def test_the_record_keeps_what_needs_the_weights_and_not_the_weights(tmp_path, s
     # the one-shot cache covers the whole ground-truth set, the new picks included
     archs = gt.architecture_set(results=results)
     assert {f"search-paper/{m}" for m in scale.PICKS} <= {o for a in archs.values() for o in a["origin"]}
-    cached = gt.cached_oneshot_scores(results / scale.GROUND_TRUTH / "oneshot", "search-paper", scale.VAL_IMAGES)
+    cached = scores.cached_oneshot_scores(results / scale.GROUND_TRUTH / "oneshot", "search-paper", scale.VAL_IMAGES)
     assert set(cached) == set(archs) and all(0 <= v <= 100 for v in cached.values())
     # without the weights the record answers from its cache, and says what it cannot score
     masks = {a: e["mask"] for a, e in archs.items()}
-    assert gt.oneshot_scores(dest, masks, scale.VAL_IMAGES, "cpu", results / scale.GROUND_TRUTH / "oneshot") == cached
+    assert scores.oneshot_scores(dest, masks, scale.VAL_IMAGES, "cpu", results / scale.GROUND_TRUTH / "oneshot") == cached
     extra = np.zeros_like(derive.none())
     extra[2, 1] = extra[3, 0] = True
     with caplog.at_level(logging.WARNING, logger="vggdarts"):
-        got = gt.oneshot_scores(dest, {**masks, "extra": extra}, scale.VAL_IMAGES, "cpu",
+        got = scores.oneshot_scores(dest, {**masks, "extra": extra}, scale.VAL_IMAGES, "cpu",
                                 results / scale.GROUND_TRUTH / "oneshot")
     assert got == cached and "no weights" in caplog.text
     # a second export reuses the picks and the cache (nothing is scored again)
-    cache = gt.oneshot_cache(results / scale.GROUND_TRUTH / "oneshot", "search-paper", scale.VAL_IMAGES)
+    cache = scores.oneshot_cache(results / scale.GROUND_TRUTH / "oneshot", "search-paper", scale.VAL_IMAGES)
     before = cache.stat().st_mtime_ns, (dest / "archs" / "perturbation.json").stat().st_mtime_ns
     scale.record(smoke_run, dest, results, device="cpu")
     assert (cache.stat().st_mtime_ns, (dest / "archs" / "perturbation.json").stat().st_mtime_ns) == before
@@ -88,7 +88,7 @@ def test_the_record_keeps_what_needs_the_weights_and_not_the_weights(tmp_path, s
     assert "width 1 vs w0.25 s0" in scale.widths_table(results)
     picks_text = scale.picks_table(results, n_resamples=50)
     assert picks_text.count("not yet trained") == 3  # no stand-alone rows for the new picks yet
-    assert "`search-paper` | one-shot |" in picks_text and "`search-cpu-seed0` | alpha |" in picks_text
+    assert "`search-paper` | one-shot, whole set |" in picks_text and "`search-cpu-seed0` | alpha (log-probability), Figure-3 space |" in picks_text
     # once the picks are trained, their standing in the set appears
     rows = gt.read_records(results / scale.GROUND_TRUTH / "groundtruth.csv")
     aid = gt.arch_id(picks["argmax"][0])

@@ -32,3 +32,32 @@ def test_the_paired_tau_difference_is_zero_for_one_score_and_negative_for_a_wors
     assert (same.estimate, same.low, same.high) == (0.0, 0.0, 0.0)
     worse = bootstrap_tau_difference(-truth, truth, truth, n_resamples=200)
     assert worse.estimate == pytest.approx(-2.0) and worse.high < 0
+
+
+def test_the_partial_tau_is_kendalls_formula_on_a_hand_computed_case():
+    """x = 1 2 3 4, y = 1 3 2 4, z = 1 2 4 3: tau_xy = tau_xz = 2/3 (one discordant pair of 6), tau_yz = 1/3
+    (two), so the partial tau of x and y given z is (2/3 - 2/9) / sqrt(5/9 * 8/9) = 4 / sqrt(40)."""
+    from vggdarts.stats import partial_kendall_tau
+
+    x, y, z = [1, 2, 3, 4], [1, 3, 2, 4], [1, 2, 4, 3]
+    assert partial_kendall_tau(x, y, z) == pytest.approx(4 / np.sqrt(40), abs=1e-12)
+    assert np.isnan(partial_kendall_tau(x, y, x))  # given itself: undefined
+
+
+@pytest.mark.parametrize("which", ["difference", "partial"])
+def test_the_count_based_bootstraps_are_scipys_loop_over_the_same_resamples(which):
+    from vggdarts.stats import bootstrap_partial_tau, partial_kendall_tau
+
+    rng = np.random.default_rng(2)
+    a = np.round(rng.normal(size=25), 1)
+    b, t = np.round(a + rng.normal(size=25), 1), np.round(a + rng.normal(size=25), 1)
+    if which == "difference":
+        fast = bootstrap_tau_difference(a, b, t, n_resamples=300)
+        slow = lambda x, y, z: kendall_tau(x, z) - kendall_tau(y, z)  # noqa: E731
+    else:
+        fast = bootstrap_partial_tau(a, t, b, n_resamples=300)
+        slow = partial_kendall_tau
+    loop = stats.bootstrap((a, b, t) if which == "difference" else (a, t, b), slow, paired=True, vectorized=False,
+                           n_resamples=300, method="percentile",
+                           random_state=np.random.default_rng(0)).confidence_interval
+    assert (fast.low, fast.high) == pytest.approx((loop.low, loop.high), abs=1e-12)

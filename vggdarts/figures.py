@@ -177,29 +177,39 @@ def ground_truth_figures(rep: dict, out_dir: str | Path = "figures", show: bool 
         for p in entries:
             marked.setdefault(p["arch_id"], []).append(origin)
     outside = {a: min(marked.get(a, [a]), key=len) for a in rep["outside_figure3"]}  # none, all, threshold picks
-    panels = [{"title": f"{Path(run).name}: {score}", "x": values, "y": rep["truth"], "xlabel": f"{score} score",
-               "ylabel": truth_label, "agreement": info["agreement"][score], "marked": outside}
-              for run, info in rep["runs"].items() for score, values in info["scores"].items()]
+    baselines = {a: o for a, os_ in marked.items() for o in os_ if o in ("none", "resnet", "all")}
+    axis = {"alpha": "alpha score: log-probability of the architecture under the final alpha",
+            "one-shot": "one-shot score: supernet val acc (%) with the mask imposed"}
+    panels = []
+    for run, info in rep["runs"].items():
+        for score, values in info["scores"].items():
+            subset = next(k for k in ("whole set", "Figure-3 space", "sampled") if info["agreement"][score][k]) \
+                if any(info["agreement"][score].values()) else None
+            if subset is None:
+                continue
+            ids = rep["subsets"][subset]
+            panels.append({"title": f"{Path(run).name}: {score} ({subset})", "x": {a: values[a] for a in ids},
+                           "y": rep["truth"], "xlabel": axis.get(score, score), "ylabel": truth_label,
+                           "agreement": info["agreement"][score][subset],
+                           "marked": {a: o for a, o in baselines.items() if a in ids}})
     paths = finish(plots.paired_scatter(panels), out_dir, "ground_truth_scores", show)
 
-    chance = rep["chance_tau"]
-    def columns(info: dict, score: str) -> dict:
-        out = {}
-        for key, label in (("agreement", "whole set"), ("agreement_figure3", "Figure-3 space only"),
-                           ("agreement_sampled", "sampled only")):
-            a = info.get(key, {}).get(score)
-            if a is not None:
-                out[f"{label} ({a['n']})"] = a["tau"]
-        return out
+    def columns(agreement: dict, subsets) -> dict:
+        return {f"{k} ({agreement[k]['n']})": agreement[k]["tau"] for k in subsets if agreement.get(k) is not None}
 
-    rows = [(f"{Path(run).name}: {score}", columns(info, score))
-            for run, info in rep["runs"].items() for score in info["agreement"]]
-    controls = rep.get("controls", {"agreement": {}})
-    rows += [(f"control: {score}", columns(controls, score)) for score in controls["agreement"]]
-    fig = plots.tau_intervals(rows, (float(np.percentile(chance, 2.5)), float(np.percentile(chance, 97.5))),
-                              rep["ceiling_for_mean"], rep["ceiling"]["tau"].estimate if rep["ceiling"] else None,
-                              f"How well each score ranks {len(rep['truth'])} stand-alone trained architectures")
-    paths += finish(fig, out_dir, "ground_truth_tau", show)
+    sources = [(f"{Path(run).name}: {score}", a) for run, info in rep["runs"].items()
+               for score, a in info["agreement"].items()]
+    sources += [(f"control: {score}", a) for score, a in rep["controls"]["agreement"].items()]
+    for name, subsets, chance in (("ground_truth_tau", ("Figure-3 space",), rep["chance_tau_figure3"]),
+                                  ("ground_truth_tau_subsets", ("Figure-3 space", "sampled", "whole set"),
+                                   rep["chance_tau"])):
+        rows = [(label, columns(a, subsets)) for label, a in sources if columns(a, subsets)]
+        where = "the Figure-3 space" if len(subsets) == 1 else "each subset (chance: whole set)"
+        fig = plots.tau_intervals(rows, (float(np.percentile(chance, 2.5)), float(np.percentile(chance, 97.5))),
+                                  rep["ceiling_for_mean"], rep["ceiling"]["tau"].estimate if rep["ceiling"] else None,
+                                  f"How well each score ranks the stand-alone trained architectures of {where};\n"
+                                  f"truth: width {rep['width']:g}, {rep['epochs']} epochs, CIFAR-10 (JPEG copy)")
+        paths += finish(fig, out_dir, name, show)
 
     seeds = rep["per_seed"]
     truth_panels = []

@@ -26,9 +26,10 @@ import numpy as np
 from . import derive
 from .files import atomic_write_text, file_lock
 from .jobs import Job
-from .relaxations import Relaxation
 from .rundir import git_commit, read_json
-from .stats import Interval, bootstrap_interval, bootstrap_tau_difference, ceiling_for_mean, kendall_tau, spearman_rho
+from .scores import ALPHA_SCORES, control_scores, has_weights, in_figure3_space, oneshot_cache, oneshot_scores
+from .stats import (N_RESAMPLES, Interval, bootstrap_interval, bootstrap_partial_tau, bootstrap_tau_difference,
+                    ceiling_for_mean, kendall_tau, spearman_rho)
 from .supernet import N_BLOCKS, candidate_mask
 
 log = logging.getLogger("vggdarts")
@@ -52,12 +53,6 @@ def arch_id(mask) -> str:
 def edges(mask) -> str:
     """The shortcuts as 'j>i' pairs, 1-based, e.g. '1>3 2>4'."""
     return " ".join(f"{j + 1}>{i + 1}" for i, j in zip(*np.nonzero(np.asarray(mask, dtype=bool)))) or "-"
-
-
-def in_figure3_space(mask) -> bool:
-    """Exactly one shortcut into each block 3..8 (where alpha's score is a log-probability of the whole
-    architecture; none, all and the threshold picks fall outside)."""
-    return bool((np.asarray(mask, dtype=bool).sum(1)[2:] == 1).all())
 
 
 def figure3_mask(index: int) -> np.ndarray:
@@ -117,6 +112,9 @@ def read_records(csv_path: str | Path) -> list[dict[str, Any]]:
         return []
     with open(path, newline="") as f:
         rows = [{**LEGACY_ROW, **{k: v for k, v in r.items() if v is not None}} for r in csv.DictReader(f)]
+    if rows and "width" not in rows[0]:
+        raise ValueError(f"{path} has no width column (rows recorded before the rung was); add one with each "
+                         "row's retrain width (the preset's: cpu 0.25, smoke 0.125), then rerun")
     for r in rows:
         r["threads"] = int(r["threads"])
         for key in ("seed", "epochs", "n_shortcuts", "params", "macs"):
@@ -203,68 +201,6 @@ def run(preset: str = "cpu", seeds=(0, 1), n_sample: int = 32, sample_seed: int 
 
 # ----------------------------------------------------------------------------- scores and agreement
 
-def alpha_score(table, mask, relaxation: str = "softmax", floor: float = 1e-12) -> float:
-    """How much alpha likes an architecture: the sum of log edge weights along its shortcuts; for independent
-    gates, log g for every kept edge and log(1 - g) for every dropped one.  With a none column, a block without
-    a shortcut scores log w_none."""
-    t = np.asarray(table, dtype=float)
-    mask = np.asarray(mask, dtype=bool)
-    w = t[:, :CANDIDATES.shape[1]]
-    if Relaxation(relaxation).independent:
-        return float(np.log(np.clip(w[mask], floor, 1)).sum() + np.log(np.clip(1 - w[CANDIDATES & ~mask], floor, 1)).sum())
-    score = float(np.log(np.clip(w[mask], floor, 1)).sum())
-    if t.shape[1] > CANDIDATES.shape[1]:
-        empty = CANDIDATES.any(1) & ~mask.any(1)
-        score += float(np.log(np.clip(t[empty, -1], floor, 1)).sum())
-    return score
-
-
-def oneshot_cache(cache_dir: str | Path, run_name: str, val_images: int) -> Path:
-    return Path(cache_dir) / f"{run_name}-val{val_images}.csv"
-
-
-def cached_oneshot_scores(cache_dir: str | Path, run_name: str, val_images: int) -> dict[str, float]:
-    """The one-shot scores kept for ``run_name`` (empty when there is no cache)."""
-    cache = oneshot_cache(cache_dir, run_name, val_images)
-    if not cache.exists():
-        return {}
-    with open(cache, newline="") as f:
-        return {r["arch_id"]: float(r["oneshot_acc"]) for r in csv.DictReader(f)}
-
-
-def has_weights(search_run: str | Path) -> bool:
-    return (Path(search_run) / "supernet.pt").exists() or (Path(search_run) / "checkpoint.pt").exists()
-
-
-def oneshot_scores(search_run: str | Path, masks: dict[str, np.ndarray], val_images: int = 5000,
-                   device: str = "auto", cache_dir: str | Path | None = None, name: str | None = None) -> dict[str, float]:
-    """The supernet's accuracy on (part of) the alpha half with each mask imposed (oneshot.mask_score).
-
-    With ``cache_dir``, scores are kept in ``cache_dir/<name>-val<val_images>.csv`` (``name``: the run
-    directory's name) and only the architectures it lacks are scored (the supernet is not even loaded when none
-    is missing).  A record committed without its weights (the width-1 search) gives only what its cache holds."""
-    name = name or Path(search_run).name
-    scores = cached_oneshot_scores(cache_dir, name, val_images) if cache_dir else {}
-    missing = [a for a in masks if a not in scores]
-    if missing and not has_weights(search_run):
-        log.warning("%s has no weights; its one-shot scores cover the %d cached of %d architectures (recompute "
-                    "from its run directory's checkpoint: python -m vggdarts scale)", search_run,
-                    len(masks) - len(missing), len(masks))
-        return {aid: scores[aid] for aid in masks if aid in scores}
-    if missing:
-        from .oneshot import mask_score, scoring_batches
-        from .search import load_search_run
-
-        config, data, model, _, a_idx = load_search_run(search_run, device)
-        batches = scoring_batches(data, a_idx, val_images, config.eval_batch_size, next(model.parameters()).device)
-        scores.update({aid: mask_score(model, masks[aid], batches) for aid in missing})
-        if cache_dir is not None:
-            cache = oneshot_cache(cache_dir, name, val_images)
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(cache, "arch_id,oneshot_acc\n" + "".join(f"{a},{v!r}\n" for a, v in sorted(scores.items())))
-    return {aid: scores[aid] for aid in masks}
-
-
 def at_rung(row: dict, epochs: int, width: float | None) -> bool:
     """Whether ``row`` was trained for ``epochs`` at ``width`` (None: at any width)."""
     return row["epochs"] == epochs and (width is None or row["width"] == width)
@@ -281,20 +217,35 @@ def mean_accuracy(rows: list[dict], epochs: int, key: str = "val_acc", min_seeds
     return {a: float(np.mean(v)) for a, v in per.items() if len(v) >= min_seeds}
 
 
-def rank_agreement(score: dict[str, float], truth: dict[str, float], n_resamples: int = 2000, top: int = 5) -> dict:
+def rank_agreement(score: dict[str, float], truth: dict[str, float], n_resamples: int = N_RESAMPLES, top: int = 5,
+                   given: dict[str, float] | None = None) -> dict:
     """Kendall tau and Spearman rho (bootstrap 95% CIs) and top-``top`` overlap between a score and the truth,
-    over the architectures both have."""
+    over the architectures both have; with ``given`` (e.g. the parameter count), also Kendall's partial tau of
+    the score and the truth given it (None when ``given`` ranks the score perfectly, as it does itself)."""
     ids = sorted(set(score) & set(truth))
     x, y = np.array([score[a] for a in ids]), np.array([truth[a] for a in ids])
     best = lambda d: set(sorted(ids, key=lambda a: -d[a])[:top])  # noqa: E731
-    return {"n": len(ids), "tau": bootstrap_interval(kendall_tau, x, y, n_resamples=n_resamples),
-            "rho": bootstrap_interval(spearman_rho, x, y, n_resamples=n_resamples),
-            f"top{top}_overlap": len(best(score) & best(truth))}
+    out = {"n": len(ids), "tau": bootstrap_interval(kendall_tau, x, y, n_resamples=n_resamples),
+           "rho": bootstrap_interval(spearman_rho, x, y, n_resamples=n_resamples),
+           f"top{top}_overlap": len(best(score) & best(truth)), "partial": None}
+    if given is not None:
+        z = np.array([given[a] for a in ids])
+        if abs(kendall_tau(x, z)) < 1 - 1e-9:
+            out["partial"] = bootstrap_partial_tau(x, y, z, n_resamples=n_resamples)
+    return out
 
 
-def agreement_if_shared(score: dict[str, float], truth: dict[str, float], n_resamples: int = 2000) -> dict | None:
-    """:func:`rank_agreement`, or None while the two share fewer than 3 architectures (no ranking to compare)."""
-    return rank_agreement(score, truth, n_resamples) if len(set(score) & set(truth)) >= 3 else None
+def agreement_if_shared(score: dict[str, float], truth: dict[str, float], n_resamples: int = N_RESAMPLES,
+                        given: dict[str, float] | None = None) -> dict | None:
+    """:func:`rank_agreement` where the score is defined (finite) on every architecture of ``truth`` and varies
+    there; None otherwise (a score undefined on part of a subset is not ranked on it)."""
+    return rank_agreement(score, truth, n_resamples, given=given) if defined_on(score, truth) else None
+
+
+def defined_on(score: dict[str, float], truth: dict[str, float]) -> bool:
+    """Whether ``score`` is finite on every architecture of ``truth`` (at least 3) and not constant there."""
+    values = [score.get(a, math.nan) for a in truth]
+    return len(truth) >= 3 and bool(np.isfinite(values).all()) and np.ptp(values) > 0
 
 
 def random_tau(truth: dict[str, float], draws: int = 1000, seed: int = 0) -> np.ndarray:
@@ -311,7 +262,7 @@ def pick_standing(pick: str, truth: dict[str, float]) -> dict[str, float]:
     return {"percentile": float(100.0 * (values <= own).mean()), "regret": float(values.max() - own)}
 
 
-def seed_noise_ceiling(seeds: dict[int, dict[str, float]], n_resamples: int = 2000) -> dict | None:
+def seed_noise_ceiling(seeds: dict[int, dict[str, float]], n_resamples: int = N_RESAMPLES) -> dict | None:
     """Kendall tau between the seed-0 and seed-1 stand-alone accuracies (``seeds``: :func:`per_seed`, bootstrap
     CI): how well any method could rank at this budget.  None while fewer than 3 architectures have both."""
     return agreement_if_shared(seeds.get(0, {}), seeds.get(1, {}), n_resamples)
@@ -339,85 +290,107 @@ def archs_origin(rows: list[dict]) -> dict[str, list[str]]:
     return out
 
 
-def control_scores(record_dir: Path, rows: list[dict], truth: dict[str, float]) -> dict[str, dict[str, float]]:
-    """What costs nothing, scored like alpha: the parameter count, the MACs, and each zero-cost proxy of
-    ``proxies.csv`` (mean over its initialisation seeds) where that cache exists."""
-    from . import proxies
-
-    out = {"params": {r["arch_id"]: float(r["params"]) for r in rows if r["arch_id"] in truth},
-           "macs": {r["arch_id"]: float(r["macs"]) for r in rows if r["arch_id"] in truth}}
-    if (record_dir / "proxies.csv").exists():
-        cached = proxies.read_proxies(record_dir / "proxies.csv")
-        for name in proxies.NAMES:
-            out[name] = {a: v[name] for a, v in cached.items() if a in truth}
-    return out
+BOOTSTRAP_SEEDS = tuple(range(10))  # a count of "distinguishable" tests must hold under each of these
 
 
-def paired_differences(runs: dict, controls: dict, truth: dict[str, float], n_resamples: int) -> list[dict]:
-    """``controls``: the report's control entry (scores and their agreement with the truth)."""
-    """Paired bootstraps over architectures: each run's alpha against the parameter count, and each run's
-    one-shot score against the best-ranking zero-cost proxy (chosen on the truth itself: the strongest control)."""
+def paired_differences(runs: dict, controls: dict, subsets: dict[str, dict[str, float]], n_resamples: int) -> list[dict]:
+    """Paired bootstraps over architectures, in every subset where both scores are defined: each run's alpha
+    against the parameter count, and each run's one-shot score against the best-ranking zero-cost proxy of that
+    subset (chosen on the truth itself: the strongest control).  Each difference is bootstrapped under every
+    seed of :data:`BOOTSTRAP_SEEDS`: the interval shown is seed 0's, ``excludes_zero`` counts the seeds."""
     from .proxies import NAMES
 
-    def diff(a: dict, b: dict) -> tuple[int, Interval]:
-        ids = sorted(set(a) & set(b) & set(truth))
-        return len(ids), bootstrap_tau_difference([a[i] for i in ids], [b[i] for i in ids], [truth[i] for i in ids],
-                                                  n_resamples=n_resamples)
-
-    scores, agreement = controls["scores"], controls["agreement"]
-    best = max((p for p in NAMES if p in scores), key=lambda p: agreement[p]["tau"].estimate, default=None)
     out = []
-    for run, info in runs.items():
-        n, d = diff(info["scores"]["alpha"], scores["params"])
-        out.append({"run": run, "score": "alpha", "control": "params", "n": n, "difference": d})
-        if "one-shot" in info["scores"] and best is not None:
-            n, d = diff(info["scores"]["one-shot"], scores[best])
-            out.append({"run": run, "score": "one-shot", "control": best, "n": n, "difference": d})
+    for subset, truth in subsets.items():
+        ids = sorted(truth)
+        tau = {p: kendall_tau([controls[p][i] for i in ids], [truth[i] for i in ids])
+               for p in NAMES if p in controls and defined_on(controls[p], truth)}
+        best = max(tau, key=tau.get, default=None)
+        for run, info in runs.items():
+            for score, control in (("alpha", "params"), ("one-shot", best)):
+                a, b = info["scores"].get(score), controls.get(control) if control else None
+                if a is None or b is None or not defined_on(a, truth):
+                    continue
+                args = ([a[i] for i in ids], [b[i] for i in ids], [truth[i] for i in ids])
+                diffs = [bootstrap_tau_difference(*args, n_resamples=n_resamples, seed=s) for s in BOOTSTRAP_SEEDS]
+                out.append({"run": run, "score": score, "control": control, "subset": subset, "n": len(ids),
+                            "difference": diffs[0], "excludes": [d.excludes_zero for d in diffs]})
     return out
 
 
-def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: int = 20, val_images: int = 5000,
-           n_resamples: int = 2000, device: str = "auto") -> dict[str, Any]:
-    """Every score of every search run against the stand-alone mean validation accuracy at ``epochs``, the
-    seed noise ceiling, the chance distribution, the fidelity check and where each recorded pick lands."""
+def distinguishable_counts(paired: list[dict]) -> list[dict]:
+    """Per (subset, score, control kind): in how many runs the difference excludes 0, as a range over the
+    bootstrap seeds (one number only when every seed gives it)."""
+    groups: dict[tuple, list[dict]] = {}
+    for d in paired:
+        kind = "params" if d["control"] == "params" else "best proxy"
+        groups.setdefault((d["subset"], d["score"], kind), []).append(d)
+    out = []
+    for (subset, score, kind), ds in groups.items():
+        per_seed = [sum(d["excludes"][s] for d in ds) for s in range(len(ds[0]["excludes"]))]
+        out.append({"subset": subset, "score": score, "control": kind, "runs": len(ds), "low": min(per_seed),
+                    "high": max(per_seed), "positive": sum(d["difference"].estimate > 0 for d in ds),
+                    "seeds": len(per_seed)})
+    return out
+
+
+SUBSETS = ("Figure-3 space", "sampled", "whole set")
+
+
+def score_agreement(scores: dict[str, dict[str, float]], subsets: dict[str, dict[str, float]],
+                    params: dict[str, float], n_resamples: int) -> dict[str, dict[str, dict | None]]:
+    """{score: {subset: agreement (with the partial tau given the parameter count) or None where undefined}}."""
+    return {k: {name: agreement_if_shared(v, truth, n_resamples, given=params) for name, truth in subsets.items()}
+            for k, v in scores.items()}
+
+
+def alpha_rules(table, masks: dict[str, np.ndarray], relaxation: str) -> dict[str, dict[str, float]]:
+    """Alpha's score of every mask under each rule of :data:`scores.ALPHA_SCORES`."""
+    return {rule: {a: f(table, m, relaxation) for a, m in masks.items()} for rule, f in ALPHA_SCORES.items()}
+
+
+def report(record_dir: str | Path, search_runs, epochs: int, width: float | None = None, fidelity_epochs: int = 20,
+           val_images: int = 5000, n_resamples: int = N_RESAMPLES, device: str = "auto") -> dict[str, Any]:
+    """Every score of every search run against the stand-alone mean validation accuracy at the rung
+    (``width``, ``epochs``), in the Figure-3 space, among the sampled architectures and over the whole set
+    (each score only where it is defined on every architecture of the subset); the alpha rules side by side,
+    the paired tests, the seed noise ceiling, the chance distribution, the fidelity check and the picks."""
     record_dir = Path(record_dir)
-    rows = read_records(record_dir / "groundtruth.csv")
+    rows = [r for r in read_records(record_dir / "groundtruth.csv") if width is None or r["width"] == width]
     truth = mean_accuracy(rows, epochs)
     if len(truth) < 3:
         raise ValueError(f"{record_dir}/groundtruth.csv has {len(truth)} architectures at {epochs} epochs; "
                          "train the set first (python -m vggdarts groundtruth ...)")
     masks = {aid: derive.load_mask(record_dir / "masks" / f"{aid}.json")[0] for aid in truth}
-    figure3_truth = {a: v for a, v in truth.items() if in_figure3_space(masks[a])}
+    origins = archs_origin(rows)
+    sampled = {a for a in truth if any(o.startswith("sample") for o in origins[a])}
+    subsets = {"Figure-3 space": {a: v for a, v in truth.items() if in_figure3_space(masks[a])},
+               "sampled": {a: truth[a] for a in sampled}, "whole set": truth}
+    truth_width = width if width is not None else next(iter(rows))["width"]
+    controls = control_scores(record_dir, rows, truth, masks, truth_width)
+    params = controls["params"]
     runs: dict[str, dict] = {}
     for run in map(Path, search_runs):
         relaxation = read_json(run, "config.json").get("relaxation", "softmax")
         with np.load(run / "alpha.npz") as z:
             table = z["weights"][-1]
-        scores = {"alpha": {a: alpha_score(table, m, relaxation) for a, m in masks.items()}}
+        rules = alpha_rules(table, masks, relaxation)
+        scores = {"alpha": rules["logprob"]}
         if has_weights(run) or oneshot_cache(record_dir / "oneshot", run.name, val_images).exists():
             scores["one-shot"] = oneshot_scores(run, masks, val_images, device, record_dir / "oneshot")
-        runs[str(run)] = {"scores": scores,
-                          "agreement": {k: rank_agreement(v, truth, n_resamples) for k, v in scores.items()},
-                          "agreement_figure3": {k: rank_agreement(v, figure3_truth, n_resamples)
-                                                for k, v in scores.items()}}
-    origins = archs_origin(rows)
-    sampled = {a for a in truth if any(o.startswith("sample") for o in origins[a])}
-    sampled_truth = {a: truth[a] for a in sampled}
-    for info in runs.values():
-        info["agreement_sampled"] = {k: agreement_if_shared(v, sampled_truth, n_resamples)
-                                     for k, v in info["scores"].items()}
-    controls = control_scores(record_dir, rows, truth)
-    control_info = {"scores": controls,
-                    "agreement": {k: rank_agreement(v, truth, n_resamples) for k, v in controls.items()},
-                    "agreement_figure3": {k: rank_agreement(v, figure3_truth, n_resamples) for k, v in controls.items()},
-                    "agreement_sampled": {k: agreement_if_shared(v, sampled_truth, n_resamples)
-                                          for k, v in controls.items()}}
+        runs[str(run)] = {"relaxation": relaxation, "scores": scores,
+                          "agreement": score_agreement(scores, subsets, params, n_resamples),
+                          "rules": {rule: {"agreement": agreement_if_shared(v, truth, n_resamples),
+                                           "rank_none": _rank(v, arch_id(derive.none())),
+                                           "rank_all": _rank(v, arch_id(derive.all_edges()))}
+                                    for rule, v in rules.items() if rule != "logprob"}}
+    control_info = {"scores": controls, "agreement": score_agreement(controls, subsets, params, n_resamples)}
     picks: dict[str, list[dict]] = {}  # every architecture of an origin (random draws three)
     for aid, its_origins in origins.items():
         for origin in its_origins:
             if not origin.startswith("sample") and aid in truth:
                 standing = pick_standing(aid, truth)
-                among = pick_standing(aid, {**sampled_truth, aid: truth[aid]}) if sampled_truth else None
+                among = pick_standing(aid, {**subsets["sampled"], aid: truth[aid]}) if sampled else None
                 picks.setdefault(origin, []).append({"arch_id": aid, **standing, "sampled": among})
     fidelity = mean_accuracy(rows, fidelity_epochs)
     seeds = per_seed(rows, epochs)
@@ -425,67 +398,107 @@ def report(record_dir: str | Path, search_runs, epochs: int, fidelity_epochs: in
     same = min(set(fidelity_seeds) & set(seeds), default=None)  # the longer budget against the same seed's short one
     same_seed = None if same is None else agreement_if_shared(fidelity_seeds[same], seeds[same], n_resamples)
     ceiling = seed_noise_ceiling(seeds, n_resamples)
-    return {"epochs": epochs, "truth": truth, "test": mean_accuracy(rows, epochs, "test_acc"), "runs": runs,
-            "controls": control_info, "sampled": sorted(sampled),
-            "paired": paired_differences(runs, control_info, truth, n_resamples),
+    paired = paired_differences(runs, controls, {k: subsets[k] for k in SUBSETS}, n_resamples)
+    return {"epochs": epochs, "width": truth_width, "truth": truth, "test": mean_accuracy(rows, epochs, "test_acc"),
+            "runs": runs, "controls": control_info, "sampled": sorted(sampled), "subsets": subsets,
+            "paired": paired, "counts": distinguishable_counts(paired), "n_resamples": n_resamples,
             "ceiling": ceiling, "n_seeds": len(seeds),
             "ceiling_for_mean": ceiling_for_mean(ceiling["tau"], len(seeds)) if ceiling else None,
-            "chance_tau": random_tau(truth),
+            "chance_tau": random_tau(truth), "chance_tau_figure3": random_tau(subsets["Figure-3 space"]),
             "fidelity": agreement_if_shared(fidelity, truth, n_resamples),
             "fidelity_same_seed": same_seed and {"seed": same, **same_seed},
             "fidelity_epochs": fidelity_epochs, "fidelity_truth": fidelity, "per_seed": seeds,
-            "picks": picks, "outside_figure3": sorted(set(truth) - set(figure3_truth)),
+            "picks": picks, "outside_figure3": sorted(set(truth) - set(subsets["Figure-3 space"])),
             "n_rows": sum(r["epochs"] == epochs for r in rows)}
 
 
+def _rank(score: dict[str, float], aid: str) -> int | None:
+    """``aid``'s rank under ``score`` (1 = highest), or None when it is not scored."""
+    if aid not in score or not np.isfinite(score[aid]):
+        return None
+    return 1 + sum(v > score[aid] for v in score.values() if np.isfinite(v))
+
+
+def _cell(a: dict | None, key: str = "tau") -> str:
+    return "-" if a is None or a.get(key) is None else str(a[key])
+
+
 def markdown(rep: dict[str, Any]) -> str:
-    """The tau/rho table (each score x each search run, 95% bootstrap CIs), noise ceiling, chance, fidelity."""
-    lines = [f"Stand-alone truth: mean val accuracy of {len(rep['truth'])} architectures at {rep['epochs']} epochs "
-             f"({rep['n_rows']} runs).", "",
-             "| search run | score | n | Kendall tau [95% CI] | Spearman rho [95% CI] | top-5 overlap "
-             "| tau, Figure-3 space only [95% CI] | tau, sampled only [95% CI] |", "|---|---|---|---|---|---|---|---|"]
+    """The score table (every score, each subset where it is defined: Kendall tau and the partial tau given the
+    parameter count, 95% bootstrap CIs), then chance, the noise ceiling and the fidelity check."""
+    n = {k: len(v) for k, v in rep["subsets"].items()}
+    lines = [f"Stand-alone truth: mean val accuracy of {len(rep['truth'])} architectures at width {rep['width']:g}, "
+             f"{rep['epochs']} epochs ({rep['n_rows']} runs), CIFAR-10 (JPEG copy); {rep['n_resamples']:,} bootstrap "
+             "resamples. A dash: the score is not defined on every architecture of that subset.", "",
+             f"| search run | score | tau, Figure-3 space (n = {n['Figure-3 space']}) | rho, Figure-3 space "
+             "| partial tau given params, Figure-3 space "
+             f"| tau, sampled (n = {n['sampled']}) | partial tau, sampled | tau, whole set (n = {n['whole set']}) "
+             "| partial tau, whole set |", "|---|---|---|---|---|---|---|---|---|"]
     sources = [(run, info) for run, info in rep["runs"].items()] + [("(control)", rep["controls"])]
     for run, info in sources:
         for score, a in info["agreement"].items():
-            f3, sa = info["agreement_figure3"][score], info["agreement_sampled"][score]
-            lines.append(f"| {run} | {score} | {a['n']} | {a['tau']} | {a['rho']} | {a['top5_overlap']} | "
-                         f"{f3['tau']} (n = {f3['n']}) | {sa['tau'] if sa else '-'} (n = {sa['n'] if sa else 0}) |")
+            f3, sa, wh = a["Figure-3 space"], a["sampled"], a["whole set"]
+            lines.append(f"| {run} | {score} | {_cell(f3)} | {_cell(f3, 'rho')} | {_cell(f3, 'partial')} | "
+                         f"{_cell(sa)} | {_cell(sa, 'partial')} | {_cell(wh)} | {_cell(wh, 'partial')} |")
     chance = rep["chance_tau"]
-    lines.append(f"| (chance) | random score | {len(rep['truth'])} | {chance.mean():+.2f} "
-                 f"[{np.percentile(chance, 2.5):+.2f}, {np.percentile(chance, 97.5):+.2f}] | | | | |")
+    lines.append(f"| (chance) | random score, whole set | | | | | | {chance.mean():+.2f} "
+                 f"[{np.percentile(chance, 2.5):+.2f}, {np.percentile(chance, 97.5):+.2f}] | |")
     if rep["ceiling"] is not None:
-        lines.append(f"| (noise ceiling) | seed 0 vs seed 1 | {rep['ceiling']['n']} | {rep['ceiling']['tau']} | "
-                     f"{rep['ceiling']['rho']} | {rep['ceiling']['top5_overlap']} | |")
-        lines.append(f"| (ceiling for the mean) | a perfect score vs the mean of {rep['n_seeds']} seeds (model) | "
-                     f"{rep['ceiling']['n']} | {rep['ceiling_for_mean']} | | | |")
-    if rep["fidelity"] is not None:
-        f = rep["fidelity"]
-        lines.append(f"| (fidelity) | {rep['fidelity_epochs']} vs {rep['epochs']} epochs | {f['n']} | {f['tau']} | "
-                     f"{f['rho']} | {f['top5_overlap']} | |")
-    if rep["fidelity_same_seed"] is not None:
-        f = rep["fidelity_same_seed"]
-        lines.append(f"| (fidelity, one seed) | {rep['fidelity_epochs']} vs {rep['epochs']} epochs, both seed "
-                     f"{f['seed']} | {f['n']} | {f['tau']} | {f['rho']} | {f['top5_overlap']} | |")
-    lines += ["", f"| pick | architecture | val acc % | percentile in the set | regret (val acc points) | "
-              f"percentile among the {len(rep['sampled'])} sampled | regret among them | test acc % |",
-              "|---|---|---|---|---|---|---|---|"]
+        lines.append(f"| (noise ceiling) | seed 0 vs seed 1, whole set | | | | | | {rep['ceiling']['tau']} | |")
+        lines.append(f"| (ceiling for the mean) | a perfect score vs the mean of {rep['n_seeds']} seeds (model) "
+                     f"| | | | | | {rep['ceiling_for_mean']} | |")
+    for key, label in (("fidelity", "{f} vs {e} epochs"), ("fidelity_same_seed", "{f} vs {e} epochs, seed {s}")):
+        f = rep[key]
+        if f is not None:
+            text = label.format(f=rep["fidelity_epochs"], e=rep["epochs"], s=f.get("seed"))
+            lines.append(f"| (fidelity) | {text} (n = {f['n']}) | | | | | | {f['tau']} | |")
+    return "\n".join(lines)
+
+
+def rules_markdown(rep: dict[str, Any]) -> str:
+    """Alpha over the whole set under the two multi-edge rules, side by side: tau, and where none and all land."""
+    n = len(rep["truth"])
+    lines = [f"| search run | relaxation | rule | tau, whole set (n = {n}) | rank of `none` (of {n}) "
+             f"| rank of `all` (of {n}) |", "|---|---|---|---|---|---|"]
+    for run, info in rep["runs"].items():
+        for rule, r in info["rules"].items():
+            lines.append(f"| {run} | {info['relaxation']} | {rule} | {_cell(r['agreement'])} | "
+                         f"{r['rank_none'] or '-'} | {r['rank_all'] or '-'} |")
+    return "\n".join(lines)
+
+
+def paired_markdown(rep: dict[str, Any]) -> str:
+    """The paired tests per subset (seed 0's interval; how many of the bootstrap seeds exclude 0), then the
+    counts of distinguishable runs as ranges over the seeds."""
+    seeds = len(rep["paired"][0]["excludes"]) if rep["paired"] else 0
+    lines = ["| subset | search run | score | control | n | tau(score) - tau(control) [95% paired bootstrap CI] "
+             f"| excludes 0 under how many of {seeds} bootstrap seeds |", "|---|---|---|---|---|---|---|"]
+    for d in rep["paired"]:
+        lines.append(f"| {d['subset']} | {d['run']} | {d['score']} | {d['control']} | {d['n']} | {d['difference']} | "
+                     f"{sum(d['excludes'])} |")
+    lines += ["", f"| subset | score minus control | runs | difference > 0 in | distinguishable from 0 in "
+              f"(range over {seeds} bootstrap seeds) |", "|---|---|---|---|---|"]
+    for c in rep["counts"]:
+        k = f"{c['low']}" if c["low"] == c["high"] else f"{c['low']}-{c['high']} (depends on the bootstrap seed)"
+        lines.append(f"| {c['subset']} | {c['score']} - {c['control']} | {c['runs']} | {c['positive']} | {k} |")
+    return "\n".join(lines)
+
+
+def picks_markdown(rep: dict[str, Any]) -> str:
+    """Where every recorded pick lands in the set and among the sampled architectures."""
+    lines = [f"| pick | architecture | val acc % | percentile in the set | regret (val acc points) | "
+             f"percentile among the {len(rep['sampled'])} sampled | regret among them | test acc % |",
+             "|---|---|---|---|---|---|---|---|"]
     for origin, entries in sorted(rep["picks"].items()):
         for p in entries:
             a, among = p["arch_id"], p["sampled"]
+            sampled_part = f"{among['percentile']:.0f} | {among['regret']:.2f}" if among else "- | -"
             lines.append(f"| {origin} | {a} | {rep['truth'][a]:.2f} | {p['percentile']:.0f} | {p['regret']:.2f} | "
-                         f"{among['percentile']:.0f} | {among['regret']:.2f} | {rep['test'][a]:.2f} |" if among else
-                         f"| {origin} | {a} | {rep['truth'][a]:.2f} | {p['percentile']:.0f} | {p['regret']:.2f} | - | - | "
-                         f"{rep['test'][a]:.2f} |")
+                         f"{sampled_part} | {rep['test'][a]:.2f} |")
         if len(entries) > 1:
             mean = lambda key, part=None: np.mean([(e[part] if part else e)[key] for e in entries])  # noqa: E731
             sampled_part = (f"{mean('percentile', 'sampled'):.0f} | {mean('regret', 'sampled'):.2f}"
                             if all(e["sampled"] for e in entries) else "- | -")
             lines.append(f"| {origin}, mean of {len(entries)} | | {np.mean([rep['truth'][e['arch_id']] for e in entries]):.2f} "
                          f"| {mean('percentile'):.0f} | {mean('regret'):.2f} | {sampled_part} | |")
-    if rep["paired"]:
-        lines += ["", "| search run | score | control | n | tau(score) - tau(control) [95% paired bootstrap CI] |",
-                  "|---|---|---|---|---|"]
-        for d in rep["paired"]:
-            verdict = "" if d["difference"].excludes_zero else " (cannot be told from noise)"
-            lines.append(f"| {d['run']} | {d['score']} | {d['control']} | {d['n']} | {d['difference']}{verdict} |")
     return "\n".join(lines)

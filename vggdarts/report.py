@@ -50,18 +50,40 @@ def signature_table(results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ground_truth_table(results: Path) -> str:
-    """The ground-truth report (``groundtruth.markdown``) over the search records that ``make run
-    PRESET=results`` scores (``notebooks/params/results.yaml``: one list for the notebook and the report)."""
+_GT_CACHE: dict[tuple, dict] = {}
+
+
+def ground_truth_report(results: Path) -> dict:
+    """The ground-truth report (``groundtruth.report``) over the search records that ``make run PRESET=results``
+    scores (``notebooks/params/results.yaml``: one list for the notebook and the report), computed once per
+    state of the records it reads (its several tables share it)."""
     import yaml
 
     from . import groundtruth
 
     params = yaml.safe_load((Path(__file__).resolve().parents[1] / "notebooks" / "params" / "results.yaml").read_text())
     runs = [results / Path(r).name for r in params["search_runs"]]
-    rep = groundtruth.report(results / "groundtruth-cpu", runs, params["epochs"], val_images=params["val_images"],
-                             device="cpu")
-    return groundtruth.markdown(rep).replace(str(results) + "/", "") + "\n"
+    record = results / Path(params["record_dir"]).name
+    files = sorted(p for d in [record, *runs] for p in d.rglob("*") if p.is_file())
+    key = (str(results.resolve()), tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
+    if key not in _GT_CACHE:
+        _GT_CACHE.clear()
+        _GT_CACHE[key] = groundtruth.report(record, runs, params["epochs"], width=params["width"],
+                                            val_images=params["val_images"], device="cpu")
+    return _GT_CACHE[key]
+
+
+def _gt_table(render: str) -> Callable[[Path], str]:
+    def table(results: Path) -> str:
+        from . import groundtruth
+
+        return getattr(groundtruth, render)(ground_truth_report(results)).replace(str(results) + "/", "") + "\n"
+
+    table.__doc__ = f"groundtruth.{render} of the ground-truth report."
+    return table
+
+
+ground_truth_table = _gt_table("markdown")
 
 
 # ---- the searches -------------------------------------------------------------------------------------------
@@ -259,8 +281,8 @@ def fidelity_table(results: Path) -> str:
     from . import groundtruth
 
     rows = groundtruth.read_records(results / "groundtruth-cpu" / "groundtruth.csv")
-    mean8, seeds8 = groundtruth.mean_accuracy(rows, 8), groundtruth.per_seed(rows, 8)
-    seeds20 = groundtruth.per_seed(rows, 20)
+    mean8, seeds8 = groundtruth.mean_accuracy(rows, 8, width=0.25), groundtruth.per_seed(rows, 8, width=0.25)
+    seeds20 = groundtruth.per_seed(rows, 20, width=0.25)
     origin = groundtruth.archs_origin(rows)
     long = seeds20.get(0, {})
     lines = ["| architecture | 8 ep, mean of the seeds | 8 ep, seed 0 | 20 ep, seed 0 | 20 ep minus the 8-ep mean |",
@@ -277,7 +299,7 @@ def below_none_table(results: Path) -> str:
     from . import groundtruth
 
     rows = groundtruth.read_records(results / "groundtruth-cpu" / "groundtruth.csv")
-    truth, origin = groundtruth.mean_accuracy(rows, 8), groundtruth.archs_origin(rows)
+    truth, origin = groundtruth.mean_accuracy(rows, 8, width=0.25), groundtruth.archs_origin(rows)
     none = truth["a000000"]
     sampled = [a for a in truth if any(o.startswith("sample") for o in origin[a])]
     picks = [a for a in truth if a not in sampled and not {"none", "resnet", "all"} & set(origin[a])]
@@ -292,7 +314,8 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "compare-cpu": compare_cpu_table, "compare-cpu-20ep": compare_20ep_table, "relaxation-tables": relaxation_tables,
     "relaxations-retrained": relaxations_retrained_table, "hvp": hvp_table, "second-order": second_order_table,
     "perturbation-picks": perturbation_picks_table, "perturbation-retrained": perturbation_retrained_table,
-    "ground-truth": ground_truth_table, "fidelity": fidelity_table, "below-none": below_none_table, "unstated-settings": signature_table,
+    "ground-truth": ground_truth_table, "ground-truth-rules": _gt_table("rules_markdown"),
+    "ground-truth-paired": _gt_table("paired_markdown"), "ground-truth-picks": _gt_table("picks_markdown"), "fidelity": fidelity_table, "below-none": below_none_table, "unstated-settings": signature_table,
     "bench-search": bench_table, "cpu-modes": cpu_modes_table, "executors": executors_table, **scale.TABLES}
 
 

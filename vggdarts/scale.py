@@ -31,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import agreement, compare, derive, groundtruth, reference
+from . import agreement, compare, derive, groundtruth, reference, scores
 from .files import atomic_write_text
+from .stats import N_RESAMPLES
 from .rundir import RunDirError, alpha_tables, export_record, read_json
 from .training import cpu_model
 
@@ -44,7 +45,7 @@ PICKS = ("argmax", "threshold", "perturbation")
 FINETUNE_STEPS = 50  # as the cpu comparison's perturbation pick (results/compare-cpu/archs/perturbation.json)
 VAL_IMAGES = 5000
 GROUND_TRUTH = "groundtruth-cpu"
-TRUTH_EPOCHS = 8  # the ground-truth set's budget (the cpu retrain preset)
+TRUTH_WIDTH, TRUTH_EPOCHS = 0.25, 8  # the ground-truth set's rung R0 (the cpu retrain preset)
 CPU_PICK_SOURCES = ("compare-cpu", "compare-cpu-seed0")  # the cpu comparisons whose picks include all of PICKS
 
 
@@ -64,7 +65,7 @@ def record(run_dir: str | Path, dest: str | Path, results: str | Path = "results
                        perturb_finetune_steps=finetune_steps, device=device)
     export_record(run_dir, dest, supernet=False)
     masks = {aid: entry["mask"] for aid, entry in groundtruth.architecture_set(results=results).items()}
-    groundtruth.oneshot_scores(run_dir, masks, val_images, device, results / GROUND_TRUTH / "oneshot", name=dest.name)
+    scores.oneshot_scores(run_dir, masks, val_images, device, results / GROUND_TRUTH / "oneshot", name=dest.name)
     atomic_write_text(dest / "README.md", _readme(run_dir, dest, results, val_images, finetune_steps))
     return dest
 
@@ -133,14 +134,14 @@ def widths_table(results: Path) -> str:
                                                        names)) + "\n"
 
 
-def picks_table(results: Path, n_resamples: int = 2000) -> str:
+def picks_table(results: Path, n_resamples: int = N_RESAMPLES) -> str:
     """Where each pick of the width-1 search lands in the ground truth, beside the cpu comparisons' picks by the
     same method; and the width-1 supernet's alpha and one-shot scores against the truth (tau, 95% CI)."""
     if (text := _missing(results)) is not None:
         return text
     record_dir = results / GROUND_TRUTH
     rows = groundtruth.read_records(record_dir / "groundtruth.csv")
-    truth = groundtruth.mean_accuracy(rows, TRUTH_EPOCHS)
+    truth = groundtruth.mean_accuracy(rows, TRUTH_EPOCHS, width=TRUTH_WIDTH)
     arch_of = {origin: aid for aid, origins in groundtruth.archs_origin(rows).items() for origin in origins}
     lines = [f"| method | width-1 pick | val acc % | percentile in the set | regret | `cpu` picks ({', '.join(CPU_PICK_SOURCES)}): "
              "percentile | regret |", "|---|---|---|---|---|---|---|"]
@@ -162,10 +163,12 @@ def picks_table(results: Path, n_resamples: int = 2000) -> str:
         with np.load(results / run / "alpha.npz") as z:
             table = z["weights"][-1]
         relaxation = read_json(results / run, "config.json").get("relaxation", "softmax")
-        scores = {"alpha": {a: groundtruth.alpha_score(table, m, relaxation) for a, m in masks.items()},
-                  "one-shot": groundtruth.cached_oneshot_scores(record_dir / "oneshot", run, VAL_IMAGES)}
-        for score, values in scores.items():
-            a = groundtruth.agreement_if_shared(values, truth, n_resamples)
+        figure3 = {a: v for a, v in truth.items() if a in masks and scores.in_figure3_space(masks[a])}
+        ranked = {"alpha (log-probability), Figure-3 space":
+                  ({a: scores.alpha_logprob(table, masks[a], relaxation) for a in figure3}, figure3),
+                  "one-shot, whole set": (scores.cached_oneshot_scores(record_dir / "oneshot", run, VAL_IMAGES), truth)}
+        for score, (values, subset) in ranked.items():
+            a = groundtruth.agreement_if_shared(values, subset, n_resamples)
             lines.append(f"| `{run}` | {score} | {a['n'] if a else 0} | {a['tau'] if a else '-'} |")
     lines += ["", f"The truth: mean val accuracy at {TRUTH_EPOCHS} epochs, width 0.25, seeds 0 and 1 "
               "(CIFAR-10, JPEG copy); percentile 100 = best in the set."]
