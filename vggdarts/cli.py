@@ -132,7 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-seed", type=int, default=0)
     p.add_argument("--results", default="results")
 
-    p = sub.add_parser("report", help="re-render the tables of docs/report.md from results/")
+    p = sub.add_parser("benchmark", help="query the ground truth as a benchmark, or write its versioned export")
+    p.add_argument("arch", nargs="?", default=None, help="an arch id, or edges such as '1>3 2>4 3>5 4>6 5>7 6>8'")
+    p.add_argument("--source", default="results/groundtruth-cpu", help="a record directory or an export file")
+    p.add_argument("--export", action="store_true", help="write SOURCE/vggdarts-bench-v1.json from the record")
+
+    p = sub.add_parser("report", help="re-render the tables of docs/report.md from results/ (and the benchmark export)")
     p.add_argument("--path", default="docs/report.md")
     p.add_argument("--results", default="results")
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a table is stale")
@@ -268,6 +273,18 @@ def _run(args) -> int:
             return 1 if names else 0
         changed = report.update(args.path, args.results)
         print(f"re-rendered in {args.path}: {', '.join(changed) or 'nothing (already current)'}")
+        from . import benchmark
+
+        print(f"wrote {benchmark.export(Path(args.results) / 'groundtruth-cpu')}")
+    elif args.command == "benchmark":
+        import json
+
+        from . import benchmark
+
+        if args.export:
+            print(f"wrote {benchmark.export(args.source)}")
+        if args.arch:
+            print(json.dumps(benchmark.load(args.source).query(args.arch), indent=1))
     elif args.command == "export":
         from .compare import export_sweep
         from .rundir import export_record

@@ -373,7 +373,7 @@ def report(record_dir: str | Path, search_runs, epochs: int, width: float | None
     for run in map(Path, search_runs):
         relaxation = read_json(run, "config.json").get("relaxation", "softmax")
         with np.load(run / "alpha.npz") as z:
-            table = z["weights"][-1]
+            table = z["raw"][-1]  # the scores take logs of the relaxation exactly from raw alpha
         rules = alpha_rules(table, masks, relaxation)
         scores = {"alpha": rules["logprob"]}
         if has_weights(run) or oneshot_cache(record_dir / "oneshot", run.name, val_images).exists():

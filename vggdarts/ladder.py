@@ -20,8 +20,10 @@ import numpy as np
 
 from . import derive
 from .files import atomic_write_text
-from .groundtruth import arch_id, archs_origin, mean_accuracy, read_records
-from .rundir import git_commit
+from .groundtruth import agreement_if_shared, arch_id, archs_origin, mean_accuracy, per_seed, read_records
+from .rundir import git_commit, read_json
+from .scores import alpha_logprob, cached_oneshot_scores, in_figure3_space
+from .stats import N_RESAMPLES
 
 Rung = tuple[float, int]  # (width, epochs)
 RUNGS: dict[str, Rung] = {"R0": (0.25, 8), "R1": (0.25, 32), "R2": (0.5, 24)}
@@ -82,3 +84,97 @@ def subset(record_dir: str | Path, n: int = 16, create: bool = False) -> list[st
         choice = choose_subset(read_records(Path(record_dir) / "groundtruth.csv"), n)
         atomic_write_text(path, json.dumps(choice, indent=1) + "\n")
     return json.loads(path.read_text())["archs"]
+
+
+# ----------------------------------------------------------------------------- what the ladder answers
+
+ROLES = {"none": "`none`", "resnet": "`resnet`", "all": "`all`", WIDTH1_PICK: "width-1 argmax"}
+SCORED_RUNS = ("search-paper", "search-cpu-seed0")  # the width-1 search and a width-0.25 seed, scored per rung
+
+
+def rung_truths(rows: list[dict], archs: list[str]) -> dict[str, dict]:
+    """Per rung: the mean val accuracy over its seeds, each seed's, and the seeds recorded, on ``archs``."""
+    out = {}
+    for name, (width, epochs) in RUNGS.items():
+        seeds = {s: {a: v for a, v in per.items() if a in archs}
+                 for s, per in per_seed(rows, epochs, width=width).items()}
+        out[name] = {"mean": {a: v for a, v in mean_accuracy(rows, epochs, width=width).items() if a in archs},
+                     "seeds": {s: v for s, v in seeds.items() if v}}
+    return out
+
+
+def report(record_dir: str | Path, results: str | Path = "results", n_resamples: int = N_RESAMPLES) -> dict[str, Any]:
+    """The ladder on its fixed subset: agreement between rungs, the seed ceiling at R1, the accuracy gain and
+    spread per rung, and the study's findings (the baselines, alpha, one-shot, params, the width-1 pick) per rung.
+    Everything is computed from what is recorded: a rung still being trained counts the architectures it has."""
+    record_dir, results = Path(record_dir), Path(results)
+    archs = subset(record_dir)
+    rows = read_records(record_dir / "groundtruth.csv")
+    truths = rung_truths(rows, archs)
+    origins = archs_origin(rows)
+    role = {a: next((label for o, label in ROLES.items() if o in origins.get(a, [])), "sample") for a in archs}
+    pairs = [("R0", "R1"), ("R0", "R2"), ("R1", "R2")]
+    agreement = {f"{a} vs {b}": agreement_if_shared(truths[a]["mean"], {k: v for k, v in truths[b]["mean"].items()
+                                                                         if k in truths[a]["mean"]}, n_resamples)
+                 for a, b in pairs}
+    r1 = truths["R1"]["seeds"]
+    ceiling = agreement_if_shared(r1.get(0, {}), {k: v for k, v in r1.get(1, {}).items() if k in r1.get(0, {})},
+                                  n_resamples)
+    masks = {a: derive.load_mask(record_dir / "masks" / f"{a}.json")[0] for a in archs}
+    params = {r["arch_id"]: float(r["params"]) for r in rows if r["arch_id"] in archs and r["width"] == RUNGS["R0"][0]}
+    scored: dict[str, dict[str, float]] = {"params (width 0.25)": params}
+    for run in SCORED_RUNS:
+        if not (results / run / "alpha.npz").exists():
+            continue
+        relaxation = read_json(results / run, "config.json").get("relaxation", "softmax")
+        with np.load(results / run / "alpha.npz") as z:
+            table = z["raw"][-1]  # the scores take logs of the relaxation exactly from raw alpha
+        scored[f"{run}: alpha (Figure-3 masks)"] = {a: alpha_logprob(table, m, relaxation) for a, m in masks.items()
+                                                    if in_figure3_space(m)}
+        oneshot = cached_oneshot_scores(record_dir / "oneshot", run, 5000)
+        if oneshot:
+            scored[f"{run}: one-shot"] = {a: oneshot[a] for a in archs if a in oneshot}
+    findings = {name: {score: agreement_if_shared(values, {a: t["mean"][a] for a in values if a in t["mean"]}, n_resamples)
+                       for score, values in scored.items()} for name, t in truths.items()}
+    return {"archs": archs, "role": role, "truths": truths, "agreement": agreement, "ceiling_r1": ceiling,
+            "findings": findings, "n_resamples": n_resamples}
+
+
+def _spread(values: dict[str, float]) -> str:
+    v = np.array(list(values.values()))
+    return f"{v.mean():.2f} | {v.std(ddof=1):.2f} | {v.max() - v.min():.2f}" if len(v) > 1 else "- | - | -"
+
+
+def markdown(rep: dict[str, Any]) -> str:
+    """The ladder's tables: every architecture per rung, the agreement between rungs, the spread per rung, and
+    the findings re-tested per rung."""
+    t, archs, n = rep["truths"], rep["archs"], len(rep["archs"])
+    lines = ["| architecture | role | " + " | ".join(
+        f"{k} {rung_name(RUNGS[k])[3:]}: mean of seeds {', '.join(map(str, sorted(t[k]['seeds']))) or '-'}" for k in RUNGS)
+        + " | rank at R0 | " + " | ".join(f"rank at {k}" for k in RUNGS if k != "R0") + " |", "|---" * (3 + 2 * len(RUNGS) - 1) + "|"]
+
+    def rank(k, a):
+        m = t[k]["mean"]
+        return str(1 + sum(v > m[a] for v in m.values())) if a in m else "-"
+
+    for a in sorted(archs, key=lambda a: -t["R0"]["mean"].get(a, 0)):
+        cells = [f"{t[k]['mean'][a]:.2f}" if a in t[k]["mean"] else "not yet" for k in RUNGS]
+        lines.append(f"| {a} | {rep['role'][a]} | " + " | ".join(cells) + " | " +
+                     " | ".join(rank(k, a) for k in RUNGS) + " |")
+    lines += ["", f"| rungs compared (mean of the seeds) | n of {n} | Kendall tau [95% CI] | Spearman rho [95% CI] |",
+              "|---|---|---|---|"]
+    for name, a in [*rep["agreement"].items(), ("R1 seed 0 vs R1 seed 1 (the noise ceiling at R1)", rep["ceiling_r1"])]:
+        lines.append(f"| {name} | {a['n']} | {a['tau']} | {a['rho']} |" if a else f"| {name} | fewer than 3 shared | - | - |")
+    lines += ["", f"| rung | architectures trained (of {n}) | runs | mean val acc % | std across architectures "
+              "| best minus worst | mean gain over R0 on the same architectures |", "|---|---|---|---|---|---|---|"]
+    for k in RUNGS:
+        m, r0 = t[k]["mean"], t["R0"]["mean"]
+        gain = np.mean([m[a] - r0[a] for a in m if a in r0]) if m else float("nan")
+        runs = sum(len(v) for v in t[k]["seeds"].values())
+        lines.append(f"| {rung_name(RUNGS[k])} | {len(m)} | {runs} | {_spread(m)} | "
+                     + (f"{gain:+.2f} |" if m and k != "R0" else "- |"))
+    lines += ["", "| score | " + " | ".join(f"tau at {k} [95% CI] (n)" for k in RUNGS) + " |", "|---" * (1 + len(RUNGS)) + "|"]
+    for score in next(iter(rep["findings"].values())):
+        cells = [f"{a['tau']} ({a['n']})" if (a := rep["findings"][k][score]) else "-" for k in RUNGS]
+        lines.append(f"| {score} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -86,6 +86,13 @@ def _gt_table(render: str) -> Callable[[Path], str]:
 ground_truth_table = _gt_table("markdown")
 
 
+def ladder_table(results: Path) -> str:
+    """The fidelity ladder on its fixed subset (:mod:`vggdarts.ladder`), from whatever rows are recorded."""
+    from . import ladder
+
+    return ladder.markdown(ladder.report(results / "groundtruth-cpu", results)) + "\n"
+
+
 # ---- the searches -------------------------------------------------------------------------------------------
 
 SEARCHES = ("search-cpu", "search-cpu-seed0", "search-cpu-seed1", "search-cpu-seed2", "search-cpu-softmax_none",
@@ -315,7 +322,8 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "relaxations-retrained": relaxations_retrained_table, "hvp": hvp_table, "second-order": second_order_table,
     "perturbation-picks": perturbation_picks_table, "perturbation-retrained": perturbation_retrained_table,
     "ground-truth": ground_truth_table, "ground-truth-rules": _gt_table("rules_markdown"),
-    "ground-truth-paired": _gt_table("paired_markdown"), "ground-truth-picks": _gt_table("picks_markdown"), "fidelity": fidelity_table, "below-none": below_none_table, "unstated-settings": signature_table,
+    "ground-truth-paired": _gt_table("paired_markdown"), "ground-truth-picks": _gt_table("picks_markdown"),
+    "ladder": ladder_table, "fidelity": fidelity_table, "below-none": below_none_table, "unstated-settings": signature_table,
     "bench-search": bench_table, "cpu-modes": cpu_modes_table, "executors": executors_table, **scale.TABLES}
 
 
@@ -331,15 +339,25 @@ def _render(text: str, results: Path) -> str:
 
 
 def stale(path: str | Path = REPORT, results: str | Path = "results") -> list[str]:
-    """The tables of ``path`` whose text differs from a fresh rendering from ``results``."""
+    """The tables of ``path`` whose text differs from a fresh rendering from ``results`` (and the benchmark
+    export, named ``benchmark-export``, when it differs from what the ground-truth record gives)."""
+    from . import benchmark
+
     text = Path(path).read_text()
     fresh = {m.group("name"): m.group("body") for m in BLOCK.finditer(_render(text, Path(results)))}
-    return [m.group("name") for m in BLOCK.finditer(text) if fresh[m.group("name")] != m.group("body")]
+    names = [m.group("name") for m in BLOCK.finditer(text) if fresh[m.group("name")] != m.group("body")]
+    record = Path(results) / "groundtruth-cpu"
+    if (record / "groundtruth.csv").exists():
+        export = record / benchmark.EXPORT_FILE
+        current = json.dumps(benchmark.build(record), indent=1, sort_keys=True) + "\n"
+        if not export.exists() or export.read_text() != current:
+            names.append("benchmark-export")
+    return names
 
 
 def update(path: str | Path = REPORT, results: str | Path = "results") -> list[str]:
     """Re-render every table of ``path`` in place; returns the names that changed."""
-    changed = stale(path, results)
+    changed = [n for n in stale(path, results) if n != "benchmark-export"]
     if changed:
         atomic_write_text(path, _render(Path(path).read_text(), Path(results)))
     return changed

@@ -17,10 +17,13 @@ choice.  Two are kept side by side, so a reader sees how much a whole-set result
 * :func:`alpha_edge_sum`, the sum of log weights over the kept edges (log w_none for an empty block where a none
   column exists).  Each extra shortcut adds a negative term, so it favours *fewer* shortcuts;
 * :func:`alpha_kept_mass`, per block the log of the weight alpha puts on the kept sources,
-  sum_i log sum_{j in M_i} w_ij (an empty block: log w_none where there is a none column, else the floor, since
-  plain softmax gives "no shortcut" no mass).  A superset never scores lower, so it favours *more* shortcuts.
+  sum_i log sum_{j in M_i} w_ij (an empty block: log w_none where there is a none column, else a sentinel below
+  any attainable log mass, since plain softmax gives "no shortcut" no mass).  A superset never scores lower, so it favours *more* shortcuts.
 
 Both equal :func:`alpha_logprob` on the Figure-3 space; for ``sigmoid`` both are the gates' log-likelihood.
+Every rule reads the raw alpha and takes its logs exactly (log-softmax, log-sigmoid): a weight that underflows
+in the stored table (gates saturate at about 1 - 4e-7 in float32, a softmax weight can fall below 1e-13) keeps
+its rank.
 
 **NN-Mass and NN-Density** (Bhardwaj, Li and Marculescu, CVPR 2021, arXiv:1910.00780): a cell's density is
 its long-range links over the possible ones; NN-Density averages the cells' densities, NN-Mass sums them
@@ -39,6 +42,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+from scipy.special import log_expit, log_softmax, logsumexp
 
 from .files import atomic_write_text
 from .relaxations import Relaxation
@@ -47,7 +51,7 @@ from .supernet import block_shapes, candidate_mask
 log = logging.getLogger("vggdarts")
 
 CANDIDATES = candidate_mask().numpy()
-FLOOR = 1e-12  # the smallest weight a log is taken of (a softmax weight underflows to 0 only far past it)
+NO_MASS = -1e6  # an empty block's log mass without a none column: below any attainable log weight
 ALPHA_RULES = ("logprob", "edge sum", "kept mass")
 
 
@@ -57,53 +61,63 @@ def in_figure3_space(mask) -> bool:
     return bool((m.sum(1)[CANDIDATES.any(1)] == 1).all())
 
 
-def _split(table, relaxation: str):
-    t = np.asarray(table, dtype=float)
-    w = t[:, :CANDIDATES.shape[1]]
-    none = t[:, -1] if t.shape[1] > CANDIDATES.shape[1] else None
-    return w, none, Relaxation(relaxation)
-
-
-def _gates_loglik(w, mask) -> float:
-    return float(np.log(np.clip(w[mask], FLOOR, 1)).sum() + np.log(np.clip(1 - w[CANDIDATES & ~mask], FLOOR, 1)).sum())
-
-
-def alpha_logprob(table, mask, relaxation: str = "softmax") -> float:
-    """The architecture's log-probability under the final edge weights ``table``; NaN where the relaxation
-    gives it none (see the module's docstring)."""
-    w, none, relax = _split(table, relaxation)
-    mask = np.asarray(mask, dtype=bool)
+def log_weights(raw, relaxation: str = "softmax") -> dict[str, np.ndarray | None]:
+    """The final table's logs, computed exactly from the raw alpha [8, C] (a weight can underflow where its log
+    does not): ``keep`` [8, 6] the log weight (log g for gates) of each candidate edge, -inf elsewhere; ``drop``
+    [8, 6] log(1 - g) for independent gates, else None; ``none`` [8] the none column's log weight, else None."""
+    relax = Relaxation(relaxation)
+    raw = np.asarray(raw, dtype=float)
+    n = CANDIDATES.shape[1]
     if relax.independent:
-        return _gates_loglik(w, mask)
+        inf = np.where(CANDIDATES, 0.0, -np.inf)
+        return {"keep": log_expit(raw[:, :n]) + inf, "drop": log_expit(-raw[:, :n]) + inf, "none": None}
+    allowed = np.hstack([CANDIDATES, CANDIDATES.any(1, keepdims=True)]) if relax.has_none else CANDIDATES
+    logits = np.where(allowed, raw[:, :allowed.shape[1]], -np.inf)
+    rows = allowed.any(1)
+    logw = np.full(allowed.shape, -np.inf)
+    logw[rows] = log_softmax(logits[rows], axis=1)
+    return {"keep": logw[:, :n], "drop": None, "none": logw[:, n] if relax.has_none else None}
+
+
+def _gates_loglik(lw, mask) -> float:
+    return float(lw["keep"][mask].sum() + lw["drop"][CANDIDATES & ~mask].sum())
+
+
+def alpha_logprob(raw, mask, relaxation: str = "softmax") -> float:
+    """The architecture's log-probability under the final alpha (``raw`` [8, C]); NaN where the relaxation gives
+    it none (see the module's docstring)."""
+    lw, mask = log_weights(raw, relaxation), np.asarray(mask, dtype=bool)
+    if lw["drop"] is not None:
+        return _gates_loglik(lw, mask)
     per_block = mask.sum(1)[CANDIDATES.any(1)]
-    if (per_block > 1).any() or ((per_block == 0).any() and none is None):
+    if (per_block > 1).any() or ((per_block == 0).any() and lw["none"] is None):
         return float("nan")
-    return alpha_edge_sum(table, mask, relaxation)
+    return alpha_edge_sum(raw, mask, relaxation)
 
 
-def alpha_edge_sum(table, mask, relaxation: str = "softmax") -> float:
+def alpha_edge_sum(raw, mask, relaxation: str = "softmax") -> float:
     """Sum of log weights over the kept edges (+ log w_none per empty block with a none column)."""
-    w, none, relax = _split(table, relaxation)
-    mask = np.asarray(mask, dtype=bool)
-    if relax.independent:
-        return _gates_loglik(w, mask)
-    score = float(np.log(np.clip(w[mask], FLOOR, 1)).sum())
-    if none is not None:
-        empty = CANDIDATES.any(1) & ~mask.any(1)
-        score += float(np.log(np.clip(none[empty], FLOOR, 1)).sum())
+    lw, mask = log_weights(raw, relaxation), np.asarray(mask, dtype=bool)
+    if lw["drop"] is not None:
+        return _gates_loglik(lw, mask)
+    score = float(lw["keep"][mask].sum())
+    if lw["none"] is not None:
+        score += float(lw["none"][CANDIDATES.any(1) & ~mask.any(1)].sum())
     return score
 
 
-def alpha_kept_mass(table, mask, relaxation: str = "softmax") -> float:
-    """Per block, the log of the weight on the kept sources, summed (an empty block: log w_none, or the floor)."""
-    w, none, relax = _split(table, relaxation)
-    mask = np.asarray(mask, dtype=bool)
-    if relax.independent:
-        return _gates_loglik(w, mask)
+def alpha_kept_mass(raw, mask, relaxation: str = "softmax") -> float:
+    """Per block, the log of the weight on the kept sources, summed; an empty block scores log w_none, or, with
+    no none column, :data:`NO_MASS` (below any attainable log mass: plain softmax gives "no shortcut" no mass)."""
+    lw, mask = log_weights(raw, relaxation), np.asarray(mask, dtype=bool)
+    if lw["drop"] is not None:
+        return _gates_loglik(lw, mask)
     score = 0.0
     for i in np.flatnonzero(CANDIDATES.any(1)):
-        kept = w[i][mask[i]].sum() if mask[i].any() else (none[i] if none is not None else 0.0)
-        score += float(np.log(np.clip(kept, FLOOR, 1)))
+        if mask[i].any():
+            score += float(logsumexp(lw["keep"][i][mask[i]]))
+        else:
+            score += float(lw["none"][i]) if lw["none"] is not None else NO_MASS
     return score
 
 
