@@ -1,6 +1,7 @@
 # Two commands on a fresh machine (each creates .venv and installs on first use):
 #   make run  [PRESET=smoke|cpu|paper] [RUN_DIR=runs/PRESET]   the study: notebooks 01 -> 04 via papermill (05: PRESET=results)
 #   make test                                                   the test suite (what CI runs)
+#   make mutate                                                 the mutation check (tests/mutations.py)
 #   make e2e                                                    the browser check of JupyterLab (CI runs it too)
 #   make lab                                                    JupyterLab on the project
 PYTHON  ?= python3
@@ -10,7 +11,7 @@ PRESET  ?= smoke
 RUN_DIR ?= runs/$(PRESET)
 SHARED_CIFAR := ../shared/data/cifar10-jpeg.tar.gz
 
-.PHONY: run test e2e lab data figures bench clean-venv
+.PHONY: run test e2e lab data figures bench mutate clean-venv
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +45,10 @@ e2e: $(BIN)/.installed data
 # JupyterLab on the project with its venv's kernel (open the URL it prints; notebooks/ holds the study)
 lab: $(BIN)/.installed data
 	$(BIN)/python -m jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+# The mutation check: plausible wrong versions of the code, each of which some test must fail on (a few minutes)
+mutate: $(BIN)/.installed data
+	$(BIN)/python tests/mutations.py
 
 # Render a finished `make run` (search + comparison) into figures/, e.g. make figures PRESET=cpu
 figures: $(BIN)/.installed

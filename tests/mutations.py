@@ -1,0 +1,130 @@
+"""The mutation check: small, plausible wrong versions of the code, each of which some test must fail on.
+
+    python tests/mutations.py            # every mutation (make mutate); exit 1 if any survives
+    python tests/mutations.py gumbel     # those whose name contains "gumbel"
+
+Each mutation edits one exact passage of one file in a copy of ``vggdarts/`` and ``tests/`` (the records,
+notebooks and docs are linked, read-only), then runs the tests meant to catch it there.  The working tree is
+never touched.  A mutation *survives* when those tests pass on it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str  # relative to the repository root
+    old: str  # must occur exactly once
+    new: str
+    tests: tuple[str, ...]  # pytest node ids or files
+
+
+WIRING = "tests/test_wiring.py"
+MUTATIONS = (
+    Mutation("retrain builds the model without its mask", "vggdarts/retrain.py",
+             "model = SuperNet(config.width, len(data.classes), mask=torch.from_numpy(mask))",
+             "model = SuperNet(config.width, len(data.classes), mask=torch.zeros(8, 6, dtype=torch.bool))",
+             (WIRING,)),
+    Mutation("retrain reports every other evaluation 7 points low", "vggdarts/retrain.py",
+             "        val_loss, val_acc = evaluate(model, val) if len(val_idx) else (NAN, NAN)\n",
+             "        val_loss, val_acc = evaluate(model, val) if len(val_idx) else (NAN, NAN)\n"
+             "        val_acc -= 7.0 * (epoch % 2)\n", (WIRING,)),
+    Mutation("retrain's summary swaps val and test", "vggdarts/retrain.py",
+             '"test_acc": final["test_acc"], "test_loss": final["test_loss"], "final_val_acc": final["val_acc"],',
+             '"test_acc": final["val_acc"], "test_loss": final["test_loss"], "final_val_acc": final["test_acc"],',
+             (WIRING,)),
+    Mutation("a ground-truth row swaps val and test", "vggdarts/groundtruth.py",
+             '"val_acc": s["final_val_acc"], "test_acc": s["test_acc"]',
+             '"val_acc": s["test_acc"], "test_acc": s["final_val_acc"]', (WIRING,)),
+    Mutation("retrain resumes without the scheduler's state", "vggdarts/retrain.py",
+             "loop.restore(ckpt, model=model, opt=opt, sched=sched)", "loop.restore(ckpt, model=model, opt=opt)",
+             (WIRING,)),
+    Mutation("the one-shot score reads the weights half", "vggdarts/scores.py",
+             "config, data, model, _, a_idx = load_search_run(search_run, device)",
+             "config, data, model, a_idx, _ = load_search_run(search_run, device)", (WIRING,)),
+    Mutation("the Gumbel sample divides only the noise by tau", "vggdarts/relaxations.py",
+             "soft = masked_softmax((alpha + noise) / tau, allowed)",
+             "soft = masked_softmax(alpha + noise / tau, allowed)", (WIRING,)),
+    Mutation("derivation ignores the none column", "vggdarts/derive.py",
+             "extra = 1 if np.shape(table)[1] > N_SOURCES else 0", "extra = 0", (WIRING,)),
+    Mutation("the paired bootstrap's confidence is fixed at 0.5", "vggdarts/stats.py",
+             "ci = _bootstrap_indices(diff, len(a), confidence, n_resamples, seed)",
+             "ci = _bootstrap_indices(diff, len(a), 0.5, n_resamples, seed)", ("tests/test_stats.py",)),
+    Mutation("the paired bootstrap swaps its two scores", "vggdarts/stats.py",
+             "a, b, truth = (np.asarray(v, dtype=float) for v in (a, b, truth))\n    pairs = _PairSigns(a, b, truth)",
+             "b, a, truth = (np.asarray(v, dtype=float) for v in (a, b, truth))\n    pairs = _PairSigns(a, b, truth)",
+             ("tests/test_stats.py",)),
+    Mutation("alpha is scored on raw alpha, not the relaxation's weights", "vggdarts/scores.py",
+             "logw[rows] = log_softmax(logits[rows], axis=1)", "logw[rows] = logits[rows]", ("tests/test_scores.py",)),
+    Mutation("alpha scores a multi-edge block by its edges' log sum (the old rule)", "vggdarts/scores.py",
+             "score += float(logsumexp(lw[\"keep\"][i][mask[i]]))", "score += float(lw[\"keep\"][i][mask[i]].sum())",
+             ("tests/test_scores.py",)),
+    Mutation("NN-Mass weights the stages by their blocks, not their channels", "vggdarts/scores.py",
+             "return float(sum(c * d for c, d in stage_densities(mask, width)))",
+             "return float(sum(d for c, d in stage_densities(mask, width)))", ("tests/test_scores.py",)),
+    Mutation("the partial tau forgets the control's correlation with the truth", "vggdarts/stats.py",
+             "return float((txy - txz * tyz) / np.sqrt((1 - txz ** 2) * (1 - tyz ** 2)))",
+             "return float((txy - txz) / np.sqrt((1 - txz ** 2) * (1 - tyz ** 2)))", ("tests/test_stats.py",)),
+)
+
+
+def workspace() -> Path:
+    """A copy of the package and the tests; the rest of the repository linked."""
+    tmp = Path(tempfile.mkdtemp(prefix="vggdarts-mutate-"))
+    for name in ("vggdarts", "tests"):
+        shutil.copytree(ROOT / name, tmp / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("results", "notebooks", "docs", "figures", "data", "benchmarks", "pyproject.toml"):
+        if (ROOT / name).exists():
+            os.symlink(ROOT / name, tmp / name)
+    return tmp
+
+
+def run(mutation: Mutation) -> tuple[bool, float, str]:
+    """(caught, seconds, the last lines of pytest's output)."""
+    tmp = workspace()
+    try:
+        target = tmp / mutation.path
+        text = target.read_text()
+        if text.count(mutation.old) != 1:
+            raise SystemExit(f"{mutation.name}: the passage to mutate occurs {text.count(mutation.old)} times in "
+                             f"{mutation.path} (the code moved: update tests/mutations.py)")
+        target.write_text(text.replace(mutation.old, mutation.new))
+        env = {**os.environ, "PYTHONPATH": str(tmp), "PYTHONDONTWRITEBYTECODE": "1"}
+        started = time.time()
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *mutation.tests],
+                              cwd=tmp, env=env, capture_output=True, text=True)
+        out = (proc.stdout + proc.stderr).strip().splitlines()
+        failed = [line.split(" - ")[0][len("FAILED "):] for line in out if line.startswith(("FAILED ", "ERROR "))]
+        tail = ("by " + failed[0]) if failed else "\n".join(out[-3:])
+        if proc.returncode not in (0, 1):
+            raise SystemExit(f"{mutation.name}: pytest could not run (exit {proc.returncode}):\n{tail}")
+        return proc.returncode == 1, time.time() - started, tail
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv: list[str]) -> int:
+    chosen = [m for m in MUTATIONS if not argv or any(a in m.name for a in argv)]
+    survived = []
+    for m in chosen:
+        caught, seconds, tail = run(m)
+        print(f"{'caught  ' if caught else 'SURVIVED'} {seconds:5.0f} s  {m.name} ({m.path})\n    {tail}", flush=True)
+        if not caught:
+            survived.append(m.name)
+    print(f"{len(chosen) - len(survived)} of {len(chosen)} mutations caught")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
