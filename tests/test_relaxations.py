@@ -123,6 +123,38 @@ def test_first_order_alpha_gradient_is_autograd_of_the_validation_loss(relaxatio
     assert got.abs().sum() > 0
 
 
+def _hand_weights(relaxation, alpha, noise=None, tau=1.0):
+    """Equation (1)'s edge weights written out here: sigma(alpha) per candidate for gates; otherwise the softmax
+    of alpha (or of (alpha + g) / tau for a Gumbel draw) over each block's candidates and its none column."""
+    cand = CAND.to(alpha.device)
+    if relaxation.independent:
+        return torch.sigmoid(alpha) * cand
+    allowed = torch.cat([cand, cand.any(1, keepdim=True)], 1) if relaxation.has_none else cand
+    z = alpha if noise is None else (alpha + noise.to(alpha.dtype)) / tau
+    w = torch.softmax(z.masked_fill(~allowed, float("-inf")), 1)
+    return torch.nan_to_num(w)[:, :6]  # blocks 1 and 2 have no choice: no weights
+
+
+@pytest.mark.parametrize("relaxation", RELAXATIONS[:4], ids=IDS[:4])
+def test_first_order_alpha_gradient_is_that_of_the_hand_written_relaxation(relaxation):
+    """The reference runs the network on weights relaxed by the formula above, not by the package's relaxation,
+    so a wrong relaxation (a Gumbel sample that divides only the noise by tau, say) cannot agree with itself."""
+    net, xt, yt, xv, yv = _net(relaxation)
+    sampler = Sampler(relaxation, seed=3, epoch=0, epochs=4)
+    noise = next(sampler.stream) if sampler.stream is not None else None
+    with (net.sampled(noise, sampler.tau) if noise is not None else nullcontext()):
+        alpha_step_first_order(net, xv, yv)
+    got = net.alpha.grad.clone()
+    net._override = _hand_weights(relaxation, net.alpha, noise, sampler.tau)
+    try:
+        loss = F.cross_entropy(net(xv), yv) + net.alpha_penalty()
+        reference = torch.autograd.grad(loss, net.alpha)[0]
+    finally:
+        net._override = None
+    assert torch.allclose(got, reference, rtol=1e-8, atol=1e-12)
+    assert got.abs().sum() > 0
+
+
 def _choices(relaxation):
     cells = CAND.nonzero().tolist()
     return cells + ([[i, NONE_COLUMN] for i in range(2, 8)] if relaxation.has_none else [])
@@ -188,7 +220,12 @@ def test_each_relaxation_searches_records_its_table_and_derives(name, tmp_path):
 
     mask = derive_to_file(tmp_path / "a.json", "argmax", tmp_path / "r")
     assert derive.load_mask(tmp_path / "a.json")[1]["relaxation"] == name
-    assert mask.sum() <= 6
+    table, expected = z["weights"][-1], np.zeros((8, 6), dtype=bool)
+    for i in range(2, 8):  # by hand: block i+1's strongest of its i - 1 sources, unless none is stronger still
+        sources = table[i, :i - 1]
+        if not (r.has_none and table[i, NONE_COLUMN] > sources.max()):
+            expected[i, int(np.argmax(sources))] = True
+    assert (mask == expected).all()
 
 
 def test_argmax_with_none_can_choose_no_shortcut_and_sigmoid_threshold_defaults_to_half():
