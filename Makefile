@@ -25,7 +25,7 @@ data:
 	@if [ -f $(SHARED_CIFAR) ] && [ ! -e data/cifar10-jpeg.tar.gz ]; then \
 		ln -s ../$(SHARED_CIFAR) data/cifar10-jpeg.tar.gz && echo "linked $(SHARED_CIFAR) -> data/"; fi
 	@ls data/cifar10-jpeg.tar.gz >/dev/null 2>&1 || ls data/cifar-10-batches-py >/dev/null 2>&1 || \
-		echo "note: no CIFAR-10 under data/; dataset=auto will fall back to scikit-learn digits (see README)"
+		echo "note: no CIFAR-10 under data/; dataset=auto will download it (needs internet; see README, Data)"
 
 run: $(BIN)/.installed data
 	$(BIN)/python -m vggdarts notebooks --preset $(PRESET) --run-dir $(RUN_DIR)

@@ -96,19 +96,47 @@ def test_auto_finds_cifar_under_data_root(tmp_path):
     assert d.name == "CIFAR-10 (JPEG copy)" and len(d.train_y) == 10 and not d.is_stand_in
 
 
-def test_auto_falls_back_to_digits_loudly(tmp_path, monkeypatch):
+def test_auto_looks_under_data_root_before_it_downloads(tmp_path, monkeypatch):
     import vggdarts.data as data
 
-    def no_download(root, download):
-        raise DataError("no internet (test)")
+    calls = []
+    monkeypatch.setattr(data, "_torchvision_cifar10", lambda root, download: calls.append(download) or "downloaded")
+    root = tmp_path / "root"
+    _write_image_folder(root / "cifar10-small", classes=CIFAR10_CLASSES, n_per_class=1)
+    assert load_dataset("auto", root).name == "CIFAR-10 (JPEG copy)" and calls == []  # the local copy first
+    (root / "cifar-10-batches-py").mkdir()
+    assert load_dataset("auto", root) == "downloaded" and calls == [False]  # torchvision's files: no download
+    assert load_dataset("auto", tmp_path / "empty") == "downloaded" and calls == [False, True]  # then download
 
-    monkeypatch.setattr(data, "_torchvision_cifar10", no_download)
+
+def test_auto_offline_fails_in_seconds_with_every_way_to_provide_the_data(tmp_path, monkeypatch):
+    """No network: every connection is refused at once (as on a machine without internet), so torchvision's
+    download fails; auto must say what to do, not fall back to a stand-in or hang."""
+    import socket
+    import time
+
+    def refused(*args, **kwargs):
+        raise OSError("network unreachable (simulated)")
+
+    monkeypatch.setattr(socket, "create_connection", refused)
+    monkeypatch.setattr(socket.socket, "connect", refused)
+    started = time.time()
+    with pytest.raises(DataError) as err:
+        load_dataset("auto", tmp_path / "empty")
+    assert time.time() - started < 30
+    text = str(err.value)
+    assert "download failed" in text and "network unreachable" in text
+    assert "internet" in text and "cifar-10-batches-py" in text and "dataset=PATH" in text and "dataset=digits" in text
+    assert not (tmp_path / "empty" / "cifar-10-batches-py").exists()
+
+
+def test_digits_run_only_when_asked_for_by_name(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        d = load_dataset("auto", tmp_path / "empty")
+        d = load_dataset("digits", tmp_path)
     assert d.is_stand_in and "digits" in d.name and "NOT CIFAR-10" in d.name
     assert d.train_x.shape[1:] == (3, 32, 32) and len(d.train_y) + len(d.test_y) == 1797
-    assert any("NO CIFAR-10 FOUND" in str(w.message) for w in caught)
+    assert any("stand-in" in str(w.message) for w in caught)
 
 
 def test_cifar10_never_falls_back(tmp_path, monkeypatch):

@@ -24,7 +24,7 @@ class TrainConfig:
     """Fields shared by the search and the retraining of a derived network."""
 
     # data
-    dataset: str = "auto"  # auto | cifar10 | synthetic | PATH (ImageFolder dir or .tar/.tar.gz)
+    dataset: str = "auto"  # auto (data/, else download) | cifar10 | digits | synthetic | PATH (ImageFolder dir or .tar/.tar.gz)
     data_root: str = "data"
     train_subset: int = 0  # use only this many training images (stratified); 0 = all
     test_subset: int = 0  # evaluate on this many test images (stratified); 0 = all 10,000

@@ -13,9 +13,12 @@ Sources (``dataset``):
   with ``train/<class>/*`` and ``test/<class>/*`` (e.g. the offline CIFAR-10
   JPEG copy); decoded once and cached under ``data_root/cache``.
 * ``synthetic`` tiny random images with a class-dependent colour, for unit tests.
-* ``auto``      CIFAR-10 if it is under ``data_root`` (torchvision files, an
-  ImageFolder copy, or an archive of one) or can be downloaded; otherwise
-  scikit-learn's 1,797 handwritten digits, with a loud warning.
+* ``digits``    scikit-learn's 1,797 handwritten digits (a stand-in that says nothing
+  about CIFAR-10; only when asked for by name, with a loud warning).
+* ``auto``      CIFAR-10 under ``data_root`` (torchvision files, an ImageFolder copy,
+  or an archive of one), else the original CIFAR-10 downloaded there by torchvision
+  (with its progress bar).  Offline, it fails within seconds with one message that
+  lists the ways to provide the data; it never falls back to a stand-in.
 """
 from __future__ import annotations
 
@@ -46,6 +49,12 @@ ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 class DataError(RuntimeError):
     """The requested data set is missing, unreadable or not in the expected layout."""
 
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason or message
+
+
+DOWNLOAD_TIMEOUT_S = 10  # per socket operation: offline, a download fails in seconds instead of hanging
 
 @dataclass
 class Dataset:
@@ -73,6 +82,11 @@ def load_dataset(dataset: str = "auto", data_root: str | os.PathLike = "data") -
     root = Path(data_root)
     if dataset == "synthetic":
         return synthetic_dataset()
+    if dataset == "digits":
+        message = "dataset=digits: scikit-learn's handwritten digits, a stand-in; numbers from it say nothing about CIFAR-10"
+        log.warning(message)
+        warnings.warn(message, stacklevel=2)
+        return digits_dataset()
     if dataset == "cifar10":
         return _torchvision_cifar10(root, download=True)
     if dataset == "auto":
@@ -82,8 +96,8 @@ def load_dataset(dataset: str = "auto", data_root: str | os.PathLike = "data") -
         return load_image_folder(path, cache_dir=root / "cache")
     raise DataError(
         f"dataset {dataset!r} is neither a known name nor an existing path. Choose one of: "
-        "'auto' (CIFAR-10 under data_root, else scikit-learn digits), 'cifar10' (torchvision files, "
-        "downloaded if possible), 'synthetic' (tests), or the path of an ImageFolder directory or "
+        "'auto' (CIFAR-10 under data_root, else downloaded there), 'cifar10' (torchvision files, "
+        "downloaded if possible), 'digits' (a stand-in), 'synthetic' (tests), or the path of an ImageFolder directory or "
         ".tar/.tar.gz archive with train/ and test/ class folders, e.g. ../shared/data/cifar10-jpeg.tar.gz"
     )
 
@@ -103,6 +117,7 @@ def find_local_cifar10(root: Path) -> Path | None:
 
 
 def _auto(root: Path) -> Dataset:
+    """CIFAR-10 under ``root`` (torchvision's files, then an ImageFolder copy or archive), else downloaded."""
     if (root / "cifar-10-batches-py").is_dir():
         return _torchvision_cifar10(root, download=False)
     local = find_local_cifar10(root)
@@ -111,32 +126,32 @@ def _auto(root: Path) -> Dataset:
     try:
         return _torchvision_cifar10(root, download=True)
     except DataError as err:
-        message = (
-            "NO CIFAR-10 FOUND: falling back to scikit-learn's 1,797 handwritten digits (8x8, resized to "
-            "32x32x3). Results on this stand-in say nothing about CIFAR-10. To use CIFAR-10, put the "
-            f"torchvision files or an ImageFolder copy/archive under {root}/ (e.g. `make data` links the "
-            f"offline JPEG copy), or pass dataset=PATH. ({err})"
-        )
-        log.warning(message)
-        warnings.warn(message, stacklevel=2)
-        return digits_dataset()
+        raise DataError(
+            f"no CIFAR-10 under {root}/ and the download failed ({err.reason}). Provide it one of these ways: "
+            f"(1) run again with internet access: torchvision downloads CIFAR-10 (170 MB) into {root}/; "
+            f"(2) put torchvision's files (cifar-10-batches-py/) under {root}/; "
+            f"(3) put an ImageFolder copy or a .tar.gz of one (train/ and test/ class folders, 'cifar' in its name) "
+            f"under {root}/, or pass its path as dataset=PATH (make links ../shared/data/cifar10-jpeg.tar.gz when "
+            "it is beside the checkout). dataset=digits runs a stand-in that says nothing about CIFAR-10."
+        ) from None
 
 
 def _torchvision_cifar10(root: Path, download: bool) -> Dataset:
     from torchvision.datasets import CIFAR10
 
     previous_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(20)  # a machine without internet should fail fast, not hang
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # a machine without internet should fail fast, not hang
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             train = CIFAR10(str(root), train=True, download=download)
             test = CIFAR10(str(root), train=False, download=download)
     except Exception as err:  # noqa: BLE001 - torchvision raises many kinds
+        reason = f"{type(err).__name__}: {str(err)[:200]}"
         raise DataError(
-            f"CIFAR-10 is not under {root}/cifar-10-batches-py and could not be downloaded "
-            f"({type(err).__name__}: {str(err)[:200]}). Use dataset=PATH for an ImageFolder copy or archive "
-            "(e.g. ../shared/data/cifar10-jpeg.tar.gz), or dataset=auto to fall back to digits."
+            f"CIFAR-10 is not under {root}/cifar-10-batches-py and could not be downloaded ({reason}). Use "
+            "dataset=PATH for an ImageFolder copy or archive (e.g. ../shared/data/cifar10-jpeg.tar.gz), or "
+            "dataset=auto, which also looks for one under data_root.", reason=reason
         ) from None
     finally:
         socket.setdefaulttimeout(previous_timeout)
