@@ -117,5 +117,8 @@ def test_provenance_names_dataset_preset_width_and_epochs(smoke_run):
     assert text.startswith("synthetic (tests only) | preset custom | width 0.125 | 3 epochs")  # smoke has 2 epochs
     record = {"job": "search", **make_config("search", "cpu", {"dataset": "/x.tar.gz", "seed": 4}).to_dict()}
     assert infer_preset(record) == "cpu"
+    older = {k: v for k, v in record.items() if k not in ("precision", "hvp")}  # recorded before those fields
+    assert infer_preset(older) == "cpu"
+    assert infer_preset({**older, "precision": "bf16"}) == "custom"
     record["lr"] = 0.02
     assert infer_preset(record) == "custom"

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from . import derive, plots
-from .config import PRESETS, make_config
+from .config import PRESETS, field_defaults, make_config
 from .relaxations import Relaxation
 from .rundir import alpha_tables, read_json, read_metrics
 from .supernet import scaled_channels
@@ -16,12 +16,15 @@ IGNORED_FOR_PRESET = ("dataset", "data_root", "seed", "arch", "relaxation", "zer
 
 
 def infer_preset(record: dict) -> str:
-    """The preset whose settings the recorded config matches (data location aside), else 'custom'."""
+    """The preset whose settings the recorded config matches (data location aside), else 'custom'.  A field
+    the record predates counts as the value it had then (``config.field_defaults``)."""
     job = record.get("job", "search")
     for name in PRESETS[job]:
         overrides = {"arch": "any"} if job == "retrain" else {}
-        reference = make_config(job, name, overrides).decision_fields()
-        if all(record.get(k) == v for k, v in reference.items() if k not in IGNORED_FOR_PRESET):
+        config = make_config(job, name, overrides)
+        then = field_defaults(config)
+        reference = config.decision_fields()
+        if all(record.get(k, then[k]) == v for k, v in reference.items() if k not in IGNORED_FOR_PRESET):
             return name
     return "custom"
 
