@@ -213,10 +213,18 @@ def main() -> None:
     print(f"data handling               {1000 * t_data:8.2f} ms/step = "
           f"{100 * result['data_share_of_first_order_step']:.1f}% of a first-order step (target <= 5%)")
     modes = list(MODES) if args.modes == "all" else [m for m in args.modes.split(",") if m]
-    if device.type != "cuda":
-        modes = [m for m in modes if "cuda_graphs" not in m]  # CUDA only
-    if modes:
-        result["modes"] = time_modes(modes, args.width, batches, device, args.steps)
+    unavailable = {m: {"error": "needs a CUDA device"} for m in modes if device.type != "cuda" and "cuda_graphs" in m}
+    modes = [m for m in modes if m not in unavailable]
+
+    def write() -> None:  # after the plain measurements and again after the modes: a cut keeps what ran
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+    write()
+    if modes or unavailable:
+        result["modes"] = {**(time_modes(modes, args.width, batches, device, args.steps) if modes else {}),
+                           **unavailable}
         eager = result["modes"].get("eager", {}).get("first_order_img_s")  # None where eager failed
         print(f"\n{'mode':18s} {'plain img/s':>12s} {'first img/s':>12s} {'first/plain':>12s} "
               f"{'first ms':>9s} {'vs eager':>9s} {'setup s':>10s}")
@@ -228,9 +236,8 @@ def main() -> None:
             print(f"{m:18s} {r['plain_img_s']:12.1f} {r['first_order_img_s']:12.1f} {r['first_over_plain']:12.2f} "
                   f"{r['first_order_ms']:9.2f} {speedup:8.2f}x {r['first_call_s']:10.1f}"
                   + ("" if r["loss_finite"] else "  (loss not finite!)"))
+    write()
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.out}")
 
 

@@ -212,3 +212,27 @@ def test_a_killed_search_resumes_on_cuda(tmp_path, mode):
         assert np.array_equal(a["raw"], b["raw"])  # deterministic algorithms: bit-identical
     else:
         assert np.allclose(a["raw"], b["raw"], atol=1e-3)  # cuDNN may pick other algorithms after a restart
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs a second GPU")
+def test_graphs_are_captured_and_replayed_on_the_jobs_gpu_not_the_current_one():
+    """device=cuda:1 while cuda:0 is current: the side stream and the capture must be on cuda:1, or the
+    replays do nothing and the weights never move."""
+    config = make_config("search", "smoke", {"dataset": "synthetic", "progress": False, "cuda_graphs": True})
+    torch.manual_seed(0)
+    device = torch.device("cuda:1")
+    model = SuperNet(0.25).to(device, memory_format=torch.channels_last)
+    accel.prepare(model, config, device)
+    w_opt = torch.optim.SGD(model.weight_parameters(), lr=0.01, momentum=0.9)
+    step = search_step(model, w_opt, alpha_optimizer(model, config), config, Sampler(model.relaxation, 0))
+    data = synthetic_dataset(n_train=1024, n_test=8)
+    mean, std = data.mean_std
+    batches = list(Batches(data.train_x, data.train_y, 64, mean=mean, std=std, augment=True, shuffle=True, seed=0,
+                           device=device).epoch(0))
+    meter = Meter(device)
+    for k in range(0, 10, 2):  # 3 eager warm-up iterations, then captured ones
+        before = model.alpha.detach().clone()
+        step(*batches[k], *batches[k + 1], meter)
+        torch.cuda.synchronize(device)
+        assert not torch.equal(model.alpha.detach(), before), f"iteration {k // 2} did not move alpha"
+    assert step.captures == 1 and torch.cuda.current_device() == 0

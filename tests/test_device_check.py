@@ -15,14 +15,17 @@ def test_the_cpu_dry_run_walks_every_step_and_writes_its_report(tmp_path):
     script = ROOT / "benchmarks" / "device_check.sh"
     assert os.access(script, os.X_OK)
     env = {**os.environ, "OUT": str(tmp_path / "out"), "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([str(script), "--cpu-dry-run"], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
+    # cuda_graphs cannot run on a CPU: a mode that fails, as one of seven may on a GPU's first run
+    result = subprocess.run([str(script), "--cpu-dry-run", "--modes", "eager,bf16,cuda_graphs"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     report = json.loads((tmp_path / "out" / "device_check.json").read_text())
     assert report["device"]["dry_run"] and report["device"]["torch"]
     assert report["tests"] and set(report["tests"].values()) <= {"skipped", "passed"}  # the CUDA tests ran (here: skip)
-    assert {"eager", "bf16"} <= set(report["bench"]["modes"])
-    assert all(r["loss_finite"] for r in report["bench"]["modes"].values())
+    modes = report["bench"]["modes"]
+    assert {"eager", "bf16", "cuda_graphs"} == set(modes) and "error" in modes["cuda_graphs"]
+    assert all(modes[m]["loss_finite"] for m in ("eager", "bf16")) and report["correct_modes"]["cuda_graphs"] is False
+    assert "| cuda_graphs | failed: needs a CUDA device" in (tmp_path / "out" / "device_check.md").read_text()
     paper = report["paper"]
     assert paper["exit_code"] == 0 and len(paper["epoch_seconds"]) == paper["epochs_planned"] == 6  # it fit: all 6
     assert paper["decision"]["after_epochs"] >= 2 and paper["decision"]["fits"]
@@ -130,10 +133,13 @@ def test_a_mode_is_correct_only_when_every_test_it_rests_on_passed():
     collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
                                 "tests/test_cuda.py"], cwd=ROOT, capture_output=True, text=True).stdout
     names = {line.split("::", 1)[1] for line in collected.splitlines() if line.startswith("tests/test_cuda.py::")}
-    gated = set(dc.BASIC_TESTS) | {n for tests in dc.MODE_TESTS.values() for n in tests}
+    gated = set(dc.BASIC_TESTS) | {n for t in (*dc.MODE_TESTS.values(), *dc.MAY_SKIP.values()) for n in t}
     assert gated == names  # every CUDA test gates some mode, and every gate is a real test
     passed = dict.fromkeys(names, "passed")
     assert dc.mode_is_correct("cuda_graphs+bf16", passed, dry=False)
+    two_gpus = "test_graphs_are_captured_and_replayed_on_the_jobs_gpu_not_the_current_one"
+    assert dc.mode_is_correct("cuda_graphs", {**passed, two_gpus: "skipped"}, dry=False)  # one GPU: skipped
+    assert not dc.mode_is_correct("cuda_graphs", {**passed, two_gpus: "failed"}, dry=False)
     assert not dc.mode_is_correct("cuda_graphs", {**passed, "test_a_killed_search_resumes_on_cuda[graphs]": "failed"},
                                   dry=False)
     assert not dc.mode_is_correct("deterministic", {**passed, "test_a_killed_search_resumes_on_cuda[deterministic]": "skipped"},

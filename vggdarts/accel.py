@@ -38,6 +38,11 @@ def configure(config, device: torch.device) -> None:
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
     torch.backends.cudnn.deterministic = deterministic
     torch.backends.cudnn.benchmark = device.type == "cuda" and not deterministic
+    # TF32: fp32 matmuls and convolutions on tensor cores with a 10-bit mantissa.  PyTorch lets cuDNN use it by
+    # default; here it is a recorded choice (config.tf32), off unless asked for, so "fp32" means fp32.
+    tf32 = bool(getattr(config, "tf32", False))
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
 
 
 def prepare(model: nn.Module, config, device: torch.device) -> nn.Module:
@@ -48,5 +53,9 @@ def prepare(model: nn.Module, config, device: torch.device) -> nn.Module:
     configure(config, device)
     model.autocast_dtype = AUTOCAST_DTYPES[config.precision]
     if config.compile:
+        # nn.Module.compile keeps its cache on SuperNet.forward's code object, which every instance shares: a
+        # process that builds several networks (an inline sweep, a notebook) would reach the recompile limit by
+        # the third or fourth and run the rest eagerly.  Each job starts from an empty cache instead.
+        torch._dynamo.reset()
         model.compile(backend=COMPILE_BACKEND)
     return model

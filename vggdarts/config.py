@@ -53,6 +53,8 @@ class TrainConfig:
     # numerics
     precision: str = "fp32"  # fp32 | bf16: the network's layers under bf16 autocast; alpha, its relaxation,
     #                          the loss and the optimisers' state stay fp32
+    tf32: bool = False  # CUDA: let fp32 matmuls and convolutions use TF32 tensor cores (faster, 10-bit mantissa);
+    #                     off so that fp32 is fp32 (PyTorch's own default lets cuDNN use TF32)
 
     RUNTIME_FIELDS = ("device", "progress", "eval_batch_size", "keep_checkpoints", "threads", "compile",
                       "deterministic", "cuda_graphs")

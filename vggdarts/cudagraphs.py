@@ -54,15 +54,18 @@ class GraphedIteration:
             self._capture(inputs, meter, update_alpha, signature)
         for buffer, value in zip(self.static, inputs):
             buffer.copy_(value)
-        self.graph.replay()
+        with torch.cuda.device(xw.device):
+            self.graph.replay()
         meter.n += len(yw)
 
     def _eager_on_side_stream(self, inputs, meter, update_alpha: bool) -> None:
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            self.iteration(*inputs, meter, update_alpha)
-        torch.cuda.current_stream().wait_stream(side)
+        device = inputs[0].device  # the job's GPU, which need not be the current one (device=cuda:1)
+        with torch.cuda.device(device):
+            side = torch.cuda.Stream(device=device)
+            side.wait_stream(torch.cuda.current_stream(device))
+            with torch.cuda.stream(side):
+                self.iteration(*inputs, meter, update_alpha)
+            torch.cuda.current_stream(device).wait_stream(side)
         self.eager_runs[update_alpha] = self.eager_runs.get(update_alpha, 0) + 1
 
     def _capture(self, inputs, meter, update_alpha: bool, signature) -> None:
@@ -70,7 +73,7 @@ class GraphedIteration:
         self.static = tuple(t.clone() for t in inputs)
         graph = torch.cuda.CUDAGraph()
         counted = meter.n
-        with torch.cuda.graph(graph):  # records the kernels; nothing runs until a replay
+        with torch.cuda.device(inputs[0].device), torch.cuda.graph(graph):  # on the job's GPU; runs nothing yet
             self.iteration(*self.static, meter, update_alpha)
         meter.n = counted
         self.graph, self.captured_for, self.meter = graph, signature, meter

@@ -59,8 +59,19 @@ def machine() -> dict[str, Any]:
     """What a run's float results depend on besides its config: the CPU kernels torch picked (its CPU
     capability), the thread count and the torch version.  Runs are bit-identical only where all three agree.
     The CPU's model name is recorded beside them (it says which machine a resumed run moved to)."""
-    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
-            "torch_version": str(torch.__version__), "cpu_model": cpu_model()}
+    out = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
+           "torch_version": str(torch.__version__), "cpu_model": cpu_model()}
+    return {**out, **gpu_provenance()}
+
+
+def gpu_provenance() -> dict[str, Any]:
+    """Where a GPU is present: which one, the CUDA and cuDNN versions and the TF32 flags in force (what a CUDA
+    run's float results depend on besides the config); empty otherwise."""
+    if not torch.cuda.is_available():
+        return {}
+    return {"gpu": torch.cuda.get_device_name(torch.cuda.current_device()), "cuda_version": torch.version.cuda,
+            "cudnn_version": torch.backends.cudnn.version(),
+            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -191,16 +202,22 @@ class EpochLoop:
             self.history.append({k: row[k] for k in METRIC_COLUMNS})
             self.elapsed += row["seconds"]
             # checkpoint first: the files below are always derivable from it
+            saving = time.time()
             self.run.save_checkpoint({**state(), "history": self.history, "elapsed": self.elapsed,
                                       "sessions": self.sessions, "rng_cpu": torch.get_rng_state()})
+            # an epoch's seconds include its checkpoint (at width 1 about 85 MB, copied off the GPU and synced);
+            # the checkpoint's own copy of this last row cannot, the next checkpoint and metrics.csv do
+            checkpoint_seconds = time.time() - saving
+            self.history[-1]["seconds"] += checkpoint_seconds
+            self.elapsed += checkpoint_seconds
             if epoch + 1 in self.config.snapshot_epochs():
                 self.run.keep_checkpoint_copy(epoch + 1)
             self.run.write_metrics(self.history)
             after_epoch()
             test = "" if math.isnan(row["test_acc"]) else f"  test {row['test_loss']:.3f}/{row['test_acc']:.2f}%"
-            log.info("epoch %3d/%d  train %.3f/%.2f%%  val %.3f/%.2f%%%s  lr %.4g  %.1fs",  # test: once measured
+            log.info("epoch %3d/%d  train %.3f/%.2f%%  val %.3f/%.2f%%%s  lr %.4g  %.1fs (checkpoint %.1fs)",
                      epoch + 1, self.config.epochs, train_loss, train_acc, row["val_loss"], row["val_acc"], test,
-                     lr, row["seconds"])
+                     lr, self.history[-1]["seconds"], checkpoint_seconds)  # test: once measured
         # A kill between the checkpoint and these files (in the last epoch too) must not leave them stale:
         # after the epochs they are always rewritten from the checkpointed state.
         if self.history:
