@@ -11,7 +11,7 @@ PRESET  ?= smoke
 RUN_DIR ?= runs/$(PRESET)
 SHARED_CIFAR := ../shared/data/cifar10-jpeg.tar.gz
 
-.PHONY: run test e2e lab data figures bench mutate clean-venv
+.PHONY: run test e2e lab data figures figures-results bench mutate clean-venv
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,14 @@ lab: $(BIN)/.installed data
 # The mutation check: plausible wrong versions of the code, each of which some test must fail on (a few minutes)
 mutate: $(BIN)/.installed data
 	$(BIN)/python tests/mutations.py
+
+# Redraw every committed figure from the records (what the figure-currency test compares against figures/)
+figures-results: $(BIN)/.installed data
+	rm -rf runs/figures-results
+	$(BIN)/python -m vggdarts notebooks --preset results --run-dir runs/figures-results
+	$(BIN)/python benchmarks/bench_hvp.py --redraw benchmarks/results/hvp-cpu.json --figure runs/figures-results/figures/hvp_error.png
+	rm -f figures/*.png figures/*.pdf
+	cp runs/figures-results/figures/*.png runs/figures-results/figures/*.pdf runs/figures-results/figures/figures.json figures/
 
 # Render a finished `make run` (search + comparison) into figures/, e.g. make figures PRESET=cpu
 figures: $(BIN)/.installed

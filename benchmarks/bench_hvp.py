@@ -69,12 +69,21 @@ def cosine(a, b) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--search-run", required=True, help="a cpu search run with checkpoint-epoch001/005/020.pt")
+    p.add_argument("--search-run", default=None, help="a cpu search run with checkpoint-epoch001/005/020.pt")
+    p.add_argument("--redraw", default=None, metavar="JSON", help="only draw --figure from a recorded --out JSON")
     p.add_argument("--epochs", type=int, nargs="+", default=[0, 1, 5, 20], help="0 = initialisation")
     p.add_argument("--batches", type=int, default=20)
     p.add_argument("--out", default="")
     p.add_argument("--figure", default="")
     args = p.parse_args()
+    if args.redraw:
+        if not args.figure:
+            p.error("--redraw needs --figure")
+        recorded = json.loads(Path(args.redraw).read_text())
+        draw(recorded["rows"], args.figure, recorded.get("dataset", ""))
+        return
+    if not args.search_run:
+        p.error("--search-run is required (or --redraw JSON --figure PNG)")
     run = Path(args.search_run)
     config = config_from_dict("search", read_json(run, "config.json"))
     data = load_dataset(config.dataset, config.data_root)
@@ -140,9 +149,15 @@ def main() -> None:
     if args.figure:
         from vggdarts.plots import hvp_error_figure
 
-        fig = hvp_error_figure(rows)
-        fig.savefig(args.figure, dpi=150, bbox_inches="tight")
-        print(f"wrote {args.figure}")
+        draw(rows, args.figure, data.name)
+
+
+def draw(rows, figure: str, dataset: str) -> None:
+    """The figure through plots.save (PNG, PDF and its entry in figures.json, for the figure-currency test)."""
+    from vggdarts.plots import hvp_error_figure, save
+
+    save(hvp_error_figure(rows, dataset), Path(figure).parent, Path(figure).stem)
+    print(f"wrote {figure}")
 
 
 if __name__ == "__main__":

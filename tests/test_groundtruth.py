@@ -194,8 +194,9 @@ def test_the_ceiling_for_a_mean_of_seeds_follows_its_model():
 
 
 def test_the_fidelity_check_ranks_the_longer_budget_against_the_short_one(tmp_path):
-    masks = [gt.figure3_mask(i) for i in range(4)]
-    truth = {f"f{i}": (m, 80.0 - 2 * i) for i, m in enumerate(masks)}  # 8 epochs: f0 > f1 > f2 > f3
+    masks = [gt.figure3_mask(i) for i in range(5)]
+    truth = {f"f{i}": (m, 80.0 - 2 * i) for i, m in enumerate(masks)}  # 8 epochs: f0 > f1 > f2 > f3 > f4
+    # f4 is not retrained longer: the check ranks the architectures both budgets have
     rec, run = _hand_made_study(tmp_path, truth, np.where(CAND, 0.1, 0.0))
     assert gt.report(rec, [run], 8, n_resamples=50)["fidelity_same_seed"] is None  # no 20-epoch rows yet
     rows = gt.read_records(rec / "groundtruth.csv")
@@ -209,7 +210,7 @@ def test_the_fidelity_check_ranks_the_longer_budget_against_the_short_one(tmp_pa
     same = rep["fidelity_same_seed"]
     assert same["seed"] == 0 and same["n"] == 4 and same["tau"].estimate == pytest.approx(4 / 6)
     text = gt.markdown(rep)
-    assert "4 architectures at width 0.25, 8 epochs (8 runs)" in text  # the 20-epoch rows are not in the truth
+    assert "5 architectures at width 0.25, 8 epochs (10 runs)" in text  # the 20-epoch rows are not in the truth
     assert "| (fidelity) | 20 vs 8 epochs (n = 4) | | | | | | +0.67" in text
     assert "| (fidelity) | 20 vs 8 epochs, seed 0 (n = 4) | | | | | | +0.67" in text
 

@@ -70,6 +70,7 @@ def test_a_retrain_builds_exactly_the_masks_network(retrained):
     assert summary["params"] == _expected_params(MASK, config.width)
     assert summary["params"] != _expected_params(derive.none(), config.width)
     assert summary["n_shortcuts"] == 5
+    assert not (root / "r" / ".lock").exists()  # a finished run directory keeps no lock file
 
 
 def _accuracy(model, batches) -> float:

@@ -69,6 +69,8 @@ def run_notebooks(preset: str, run_dir: str, notebooks: list[str] | None = None)
     params = load_params(preset)
     order = notebooks or params.pop("notebooks", None) or list(DEFAULT_NOTEBOOKS)
     params.pop("notebooks", None)
+    passes = [] if notebooks else params.pop("passes", None) or []  # more records through the same notebooks
+    params.pop("passes", None)
     run_dir_path = Path(run_dir)
     # the whole study hangs off one folder: the search, its figures, the comparison; a parameter file may
     # point elsewhere (PRESET=results reads the committed records and writes only figures under RUN_DIR)
@@ -80,13 +82,17 @@ def run_notebooks(preset: str, run_dir: str, notebooks: list[str] | None = None)
     _stream_progress()
     out_dir = run_dir_path / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in order:
+    runs = [("", name, params) for name in order]
+    for p in passes:  # e.g. notebooks 02 and 03 once more on the width-1 record, its figures prefixed paper_
+        extra = {k: v for k, v in p.items() if k not in ("name", "notebooks")}
+        runs += [(f"{p['name']}-", name, {**params, **extra}) for name in p["notebooks"]]
+    for label, name, values in runs:
         source = NOTEBOOK_DIR / f"{name.removesuffix('.ipynb')}.ipynb"
         if not source.exists():
             raise FileNotFoundError(f"no notebook {source}")
         declared = pm.inspect_notebook(str(source))
-        mine = {k: v for k, v in params.items() if k in declared}
-        target = out_dir / source.name
+        mine = {k: v for k, v in values.items() if k in declared}
+        target = out_dir / f"{label}{source.name}"
         print(f"== {source.name} -> {target}  parameters {mine}", flush=True)
         try:  # the kernel inherits it: a bar in a logged batch never moves; the epoch lines are the progress
             with _environment(**{BATCH_ENV: "1"}):

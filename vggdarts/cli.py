@@ -235,13 +235,8 @@ def _run(args) -> int:
     elif args.command == "agree":
         from . import figures
 
-        if args.names and len(args.names) != len(args.runs):
-            raise ValueError(f"--names has {len(args.names)} labels for {len(args.runs)} runs; give one per run")
-        text, paths = figures.seed_agreement_figures(args.runs, args.out, names=args.names, epoch=args.epoch,
-                                                     name=args.name)
-        paths += figures.tables_figure(args.runs, args.out, f"{args.name}_tables", epoch=args.epoch)
-        tau_text, tau_paths = figures.tau_curves_figure(args.runs, args.out, args.names, args.epoch, f"{args.name}_tau")
-        print(text + "\n" + tau_text + "\n" + " ".join(str(p) for p in paths + tau_paths))
+        text, paths = figures.agreement_figures(args.runs, args.out, args.names, args.epoch, args.name)
+        print(text + "\n" + " ".join(str(p) for p in paths))
     elif args.command == "groundtruth":
         from . import groundtruth
 

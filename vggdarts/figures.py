@@ -29,11 +29,15 @@ def infer_preset(record: dict) -> str:
     return "custom"
 
 
+def _epochs(n: int) -> str:
+    return f"{n} epoch" + ("" if n == 1 else "s")
+
+
 def provenance(run_dir: str | Path) -> str:
     """'CIFAR-10 (JPEG copy) | preset cpu | width 0.25 | 50 epochs | first-order' for titles."""
     c = read_json(run_dir, "config.json")
     done = len(read_metrics(run_dir)) if (Path(run_dir) / "metrics.csv").exists() else 0
-    epochs = f"{done}/{c['epochs']} epochs" if done != c["epochs"] else f"{c['epochs']} epochs"
+    epochs = f"{done}/{_epochs(c['epochs'])}" if done != c["epochs"] else _epochs(c["epochs"])
     parts = [c["dataset_used"], f"preset {infer_preset(c)}", f"width {c['width']:g}", epochs]
     if c.get("job") == "search":
         parts.append(f"{c['order']}-order DARTS")
@@ -105,8 +109,9 @@ def comparison_figure(compare_dir: str | Path, out_dir: str | Path | None = None
         raise FileNotFoundError(f"no finished retrains under {compare_dir}; run the comparison first")
     first = next(compare_dir.glob("*/seed*/config.json")).parent
     seeds = sorted({r["seed"] for r in rows})
-    title = (f"Derived architectures retrained from scratch, test accuracy over seeds {seeds}\n"
-             f"{provenance(first).rsplit(' | ', 1)[0]} | {rows[0]['epochs']} epochs each")
+    seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds))
+    title = (f"Derived architectures retrained from scratch, test accuracy over {seed_text}\n"
+             f"{provenance(first).rsplit(' | ', 1)[0]} | {_epochs(rows[0]['epochs'])} each")
     fig = plots.comparison(aggregate(rows), title)
     return finish(fig, Path(out_dir) if out_dir is not None else compare_dir / "figures", prefix + "comparison", show)
 
@@ -120,6 +125,8 @@ def architecture_figures(compare_dir: str | Path, out_dir: str | Path | None = N
     for path in sorted((compare_dir / "archs").glob("*.json")):
         mask, record = derive.load_mask(path)
         search_run = record.get("run", "")
+        if search_run and not (Path(search_run) / "config.json").exists():  # a run directory since exported
+            search_run = str(Path("results") / Path(search_run).name)
         info = provenance(search_run) if search_run and (Path(search_run) / "config.json").exists() else ""
         width = read_json(search_run, "config.json")["width"] if info else 1.0
         params = ", ".join(f"{k}={v}" for k, v in (record.get("params") or {}).items() if v is not None)
@@ -195,7 +202,9 @@ def ground_truth_figures(rep: dict, out_dir: str | Path = "figures", show: bool 
                            "y": rep["truth"], "xlabel": axis.get(score, score), "ylabel": truth_label,
                            "agreement": info["agreement"][score][subset],
                            "marked": {a: o for a, o in baselines.items() if a in ids}})
-    paths = finish(plots.paired_scatter(panels), out_dir, "ground_truth_scores", show)
+    truth_text = f"truth: width {rep['width']:g}, {rep['epochs']} epochs, {rep['dataset']}"
+    paths = finish(plots.paired_scatter(panels, f"Each score against the stand-alone {truth_text}"), out_dir,
+                   "ground_truth_scores", show)
 
     def columns(agreement: dict, subsets) -> dict:
         return {f"{k} ({agreement[k]['n']})": agreement[k]["tau"] for k in subsets if agreement.get(k) is not None}
@@ -211,7 +220,7 @@ def ground_truth_figures(rep: dict, out_dir: str | Path = "figures", show: bool 
         fig = plots.tau_intervals(rows, (float(np.percentile(chance, 2.5)), float(np.percentile(chance, 97.5))),
                                   rep["ceiling_for_mean"], rep["ceiling"]["tau"].estimate if rep["ceiling"] else None,
                                   f"How well each score ranks the stand-alone trained architectures of {where};\n"
-                                  f"truth: width {rep['width']:g}, {rep['epochs']} epochs, CIFAR-10 (JPEG copy)")
+                                  f"{truth_text}")
         paths += finish(fig, out_dir, name, show)
 
     seeds = rep["per_seed"]
@@ -225,12 +234,38 @@ def ground_truth_figures(rep: dict, out_dir: str | Path = "figures", show: bool 
                              "x": rep["fidelity_truth"], "y": rep["truth"], "agreement": rep["fidelity"],
                              "xlabel": f"val acc (%), {rep['fidelity_epochs']} ep", "ylabel": truth_label})
     if truth_panels:
-        paths += finish(plots.paired_scatter(truth_panels), out_dir, "ground_truth_ceiling", show)
+        paths += finish(plots.paired_scatter(truth_panels, f"The truth's own noise and budget ({rep['dataset']})"),
+                        out_dir, "ground_truth_ceiling", show)
 
     fig = plots.set_ranking(seeds, {a: ", ".join(o) for a, o in marked.items()}, f"val acc (%), {rep['epochs']} ep",
-                            f"The set: {len(rep['truth'])} architectures trained stand-alone (dot: mean over seeds; "
-                            "red: baselines and methods' picks)")
+                            f"The set: {len(rep['truth'])} architectures trained stand-alone, {truth_text}\n"
+                            "(dot: mean over seeds; red: baselines and methods' picks)")
     return paths + finish(fig, out_dir, "ground_truth_set", show)
+
+
+AGREEMENT_PARTS = ("heatmap", "tables", "tau")
+
+
+def agreement_figures(runs, figures_dir: str | Path = "figures", names=None, epoch: int | None = None,
+                      name: str = "agreement", parts=AGREEMENT_PARTS, show: bool = False) -> tuple[str, list[Path]]:
+    """Do several searches agree? ``parts`` of: the mean ± std heatmap (<name>), the tables side by side
+    (<name>_tables) and each table's tau with the first's, epoch by epoch (<name>_tau).  What ``python -m
+    vggdarts agree`` and notebook 05's ``agreement_sets`` draw."""
+    unknown = set(parts) - set(AGREEMENT_PARTS)
+    if unknown:
+        raise ValueError(f"unknown agreement parts {sorted(unknown)}; choose from {', '.join(AGREEMENT_PARTS)}")
+    if names is not None and len(names) != len(runs):
+        raise ValueError(f"{len(names)} names for {len(runs)} runs; give one per run")
+    text, paths = "", []
+    if "heatmap" in parts:
+        text, made = seed_agreement_figures(runs, figures_dir, show, names=names, epoch=epoch, name=name)
+        paths += made
+    if "tables" in parts:
+        paths += tables_figure(runs, figures_dir, f"{name}_tables", show=show, epoch=epoch)
+    if "tau" in parts:
+        tau_text, made = tau_curves_figure(runs, figures_dir, names, epoch, f"{name}_tau", show=show)
+        text, paths = (text + "\n" + tau_text).strip(), paths + made
+    return text, paths
 
 
 def seed_agreement_figures(runs, out_dir: str | Path = "figures", show: bool = False,
@@ -242,8 +277,9 @@ def seed_agreement_figures(runs, out_dir: str | Path = "figures", show: bool = F
     if len(runs) < 2:
         return "(the seed agreement needs two or more search runs: set `seed_runs`)", []
     rep = agreement.seed_agreement(runs, names, epoch)
+    dataset = read_json(runs[0], "config.json").get("dataset_used", "data set not recorded")
     fig = plots.mean_std_heatmap(rep["mean"], rep["std"], rep["picks"], rep["runs"],
-                                 title=f"{len(runs)} search runs" + (f", after epoch {epoch}" if epoch else "")
+                                 title=f"{len(runs)} search runs ({dataset})" + (f", after epoch {epoch}" if epoch else "")
                                        + ": mean ± std (sample) of each weight; "
                                        f"argmax agrees in {rep['agreeing_blocks']} of 6 blocks")
     return agreement.markdown(rep), finish(fig, out_dir, name, show)
@@ -257,7 +293,9 @@ def tau_curves_figure(runs, out_dir: str | Path = "figures", names=None, last_ep
 
     names = list(names or [Path(r).name for r in runs])
     curves = agreement.tau_to_first(runs, names, last_epoch)
-    fig = plots.tau_curves(curves, names[0], f"How far each search's table is from {names[0]}'s, epoch by epoch")
+    dataset = read_json(runs[0], "config.json").get("dataset_used", "data set not recorded")
+    fig = plots.tau_curves(curves, names[0], f"How far each search's table is from {names[0]}'s, epoch by epoch "
+                                             f"({dataset})")
     last = len(next(iter(curves.values())))
     text = f"Kendall tau with {names[0]} after epoch {last}: " + "; ".join(f"{n} {t[-1]:+.2f}" for n, t in curves.items())
     return text, finish(fig, out_dir, name, show)

@@ -190,6 +190,9 @@ def run(preset: str = "cpu", seeds=(0, 1), n_sample: int = 32, sample_seed: int 
     from .executors import run_jobs
 
     record_dir = Path(results) / f"groundtruth-{preset}"
+    if "-dirty" in (code := git_commit()):
+        log.warning("vggdarts/ has uncommitted changes (%s): the rows of this sweep record that digest, not a "
+                    "commit anyone can check out; commit first for rows whose code can be identified", code)
     archs = architecture_set(n_sample, sample_seed, results)
     jobs = pending_jobs(archs, seeds, preset, record_dir, run_root, overrides, only)
     added = []
@@ -237,8 +240,16 @@ def rank_agreement(score: dict[str, float], truth: dict[str, float], n_resamples
 
 def agreement_if_shared(score: dict[str, float], truth: dict[str, float], n_resamples: int = N_RESAMPLES,
                         given: dict[str, float] | None = None) -> dict | None:
-    """:func:`rank_agreement` where the score is defined (finite) on every architecture of ``truth`` and varies
-    there; None otherwise (a score undefined on part of a subset is not ranked on it)."""
+    """:func:`rank_agreement` over the architectures both have (a finite score), or None while they share
+    fewer than 3 or the score is constant there (e.g. a 20-epoch check of 8 architectures against the set)."""
+    shared = {a: v for a, v in truth.items() if a in score and np.isfinite(score[a])}
+    return rank_agreement(score, shared, n_resamples, given=given) if defined_on(score, shared) else None
+
+
+def agreement_where_defined(score: dict[str, float], truth: dict[str, float], n_resamples: int = N_RESAMPLES,
+                            given: dict[str, float] | None = None) -> dict | None:
+    """:func:`rank_agreement` on the whole of ``truth`` (a subset of the set) where the score is defined on every
+    architecture of it, None otherwise: a score undefined on part of a subset is not ranked on it."""
     return rank_agreement(score, truth, n_resamples, given=given) if defined_on(score, truth) else None
 
 
@@ -340,7 +351,7 @@ SUBSETS = ("Figure-3 space", "sampled", "whole set")
 def score_agreement(scores: dict[str, dict[str, float]], subsets: dict[str, dict[str, float]],
                     params: dict[str, float], n_resamples: int) -> dict[str, dict[str, dict | None]]:
     """{score: {subset: agreement (with the partial tau given the parameter count) or None where undefined}}."""
-    return {k: {name: agreement_if_shared(v, truth, n_resamples, given=params) for name, truth in subsets.items()}
+    return {k: {name: agreement_where_defined(v, truth, n_resamples, given=params) for name, truth in subsets.items()}
             for k, v in scores.items()}
 
 
@@ -380,7 +391,7 @@ def report(record_dir: str | Path, search_runs, epochs: int, width: float | None
             scores["one-shot"] = oneshot_scores(run, masks, val_images, device, record_dir / "oneshot")
         runs[str(run)] = {"relaxation": relaxation, "scores": scores,
                           "agreement": score_agreement(scores, subsets, params, n_resamples),
-                          "rules": {rule: {"agreement": agreement_if_shared(v, truth, n_resamples),
+                          "rules": {rule: {"agreement": agreement_where_defined(v, truth, n_resamples),
                                            "rank_none": _rank(v, arch_id(derive.none())),
                                            "rank_all": _rank(v, arch_id(derive.all_edges()))}
                                     for rule, v in rules.items() if rule != "logprob"}}
@@ -399,7 +410,8 @@ def report(record_dir: str | Path, search_runs, epochs: int, width: float | None
     same_seed = None if same is None else agreement_if_shared(fidelity_seeds[same], seeds[same], n_resamples)
     ceiling = seed_noise_ceiling(seeds, n_resamples)
     paired = paired_differences(runs, controls, {k: subsets[k] for k in SUBSETS}, n_resamples)
-    return {"epochs": epochs, "width": truth_width, "truth": truth, "test": mean_accuracy(rows, epochs, "test_acc"),
+    dataset = ", ".join(sorted({r["dataset"] for r in rows if r["epochs"] == epochs}))
+    return {"epochs": epochs, "width": truth_width, "dataset": dataset, "truth": truth, "test": mean_accuracy(rows, epochs, "test_acc"),
             "runs": runs, "controls": control_info, "sampled": sorted(sampled), "subsets": subsets,
             "paired": paired, "counts": distinguishable_counts(paired), "n_resamples": n_resamples,
             "ceiling": ceiling, "n_seeds": len(seeds),
@@ -428,7 +440,7 @@ def markdown(rep: dict[str, Any]) -> str:
     parameter count, 95% bootstrap CIs), then chance, the noise ceiling and the fidelity check."""
     n = {k: len(v) for k, v in rep["subsets"].items()}
     lines = [f"Stand-alone truth: mean val accuracy of {len(rep['truth'])} architectures at width {rep['width']:g}, "
-             f"{rep['epochs']} epochs ({rep['n_rows']} runs), CIFAR-10 (JPEG copy); {rep['n_resamples']:,} bootstrap "
+             f"{rep['epochs']} epochs ({rep['n_rows']} runs), {rep['dataset']}; {rep['n_resamples']:,} bootstrap "
              "resamples. A dash: the score is not defined on every architecture of that subset.", "",
              f"| search run | score | tau, Figure-3 space (n = {n['Figure-3 space']}) | rho, Figure-3 space "
              "| partial tau given params, Figure-3 space "

@@ -28,13 +28,63 @@ CANDIDATES = candidate_mask().numpy()
 DPI = 160
 
 
+MANIFEST = "figures.json"  # beside the figures: what each one draws (describe), for the figure-currency test
+
+
+def _values(array) -> str:
+    """Numbers to 6 significant digits (a last-bit difference between CPUs' summation orders does not count)."""
+    a = np.ma.filled(np.ma.asarray(array, dtype=float), np.nan).ravel()
+    return ",".join(f"{v:.6g}" for v in a)
+
+
+def describe(fig: Figure) -> dict:
+    """What a figure draws, independent of pixels and file format: every text (titles, labels, tick labels,
+    annotations, legends) and a digest of every data array (lines, scatter points, bars, images)."""
+    import hashlib
+
+    from matplotlib.collections import Collection
+    from matplotlib.image import AxesImage
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Rectangle
+
+    texts = [t.get_text() for t in fig.texts if t.get_text()]
+    data = []
+    for ax in fig.axes:
+        texts += [ax.get_title(loc) for loc in ("left", "center", "right") if ax.get_title(loc)]
+        texts += [ax.get_xlabel(), ax.get_ylabel()]
+        texts += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels() + ax.texts if t.get_text()]
+        if ax.get_legend() is not None:
+            texts += [t.get_text() for t in ax.get_legend().get_texts()]
+        for artist in ax.get_children():
+            if isinstance(artist, Line2D):
+                data.append("line:" + _values(artist.get_xdata()) + ";" + _values(artist.get_ydata()))
+            elif isinstance(artist, Collection):
+                data.append("coll:" + _values(artist.get_offsets()))
+            elif isinstance(artist, AxesImage):
+                data.append("image:" + _values(artist.get_array()))
+            elif isinstance(artist, Rectangle) and artist is not ax.patch:
+                data.append("bar:" + _values([artist.get_x(), artist.get_y(), artist.get_width(), artist.get_height()]))
+    digest = hashlib.sha256("\n".join(data).encode()).hexdigest()[:16]
+    return {"texts": [t for t in texts if t], "data": digest}
+
+
 def save(fig: Figure, out_dir: str | Path, name: str) -> list[Path]:
-    """Write ``name``.png and ``name``.pdf into ``out_dir``; returns the paths."""
+    """Write ``name``.png and ``name``.pdf into ``out_dir`` and what it draws into ``out_dir``/figures.json;
+    returns the figure's paths."""
+    import json
+
+    from .files import atomic_write_text, file_lock
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
     fig.savefig(paths[0], dpi=DPI, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight", metadata={"CreationDate": None, "ModDate": None})
+    manifest = out / MANIFEST
+    with file_lock(out / ".figures.lock", what=str(manifest)):
+        entries = json.loads(manifest.read_text()) if manifest.exists() else {}
+        entries[name] = describe(fig)
+        atomic_write_text(manifest, json.dumps(dict(sorted(entries.items())), indent=1, ensure_ascii=False) + "\n")
     return paths
 
 
@@ -225,7 +275,7 @@ def comparison(summary: list[dict], title: str = "") -> Figure:
     return fig
 
 
-def hvp_error_figure(rows: Sequence[dict]) -> Figure:
+def hvp_error_figure(rows: Sequence[dict], dataset: str = "") -> Figure:
     """Error of the second-order alpha gradient against the exact float64 one, per search epoch:
     DARTS's finite difference (fd, float32) and the exact product in float32 (log scale), and fd's cosine."""
     epochs = sorted({r["epoch"] for r in rows})
@@ -249,7 +299,8 @@ def hvp_error_figure(rows: Sequence[dict]) -> Figure:
     for ax in (ax_err, ax_cos):
         ax.set_xticks(range(len(epochs)), ["init" if e == 0 else f"epoch {e}" for e in epochs])
     ax_err.legend(fontsize=8, loc="best")
-    fig.suptitle("Second-order alpha gradient vs exact (float64), per batch; bar = median")
+    fig.suptitle("Second-order alpha gradient vs exact (float64), per batch; bar = median"
+                 + (f" ({dataset})" if dataset else ""))
     fig.tight_layout()
     return fig
 
@@ -307,7 +358,7 @@ def reference_side_by_side(weights: np.ndarray, raw: np.ndarray, report_weights:
     return fig
 
 
-def paired_scatter(panels: Sequence[dict]) -> Figure:
+def paired_scatter(panels: Sequence[dict], title: str = "") -> Figure:
     """One scatter per panel of ``x`` against ``y`` (both {arch: value}, over the archs both have), Kendall tau
     and its 95% bootstrap CI in the title.  Panel keys: title, x, y, agreement, xlabel, ylabel, and optionally
     ``marked`` ({arch: label}: drawn in red and labelled) and ``diagonal`` (draw y = x)."""
@@ -331,7 +382,11 @@ def paired_scatter(panels: Sequence[dict]) -> Figure:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
-    fig.tight_layout()
+    if title:
+        fig.suptitle(title, fontsize=9.5)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))  # room for the suptitle
+    else:
+        fig.tight_layout()
     return fig
 
 

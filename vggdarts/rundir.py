@@ -20,6 +20,7 @@ Opening a run directory never runs code from it: checkpoints are loaded with
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -48,14 +49,20 @@ class RunDirError(RuntimeError):
 
 
 def git_commit() -> str:
-    """The code version: commit hash (+ '-dirty' with uncommitted changes), or 'unknown'."""
+    """The code version: the commit hash, and where the tree has uncommitted changes '-dirty' plus a digest of
+    the package's diff against it ('-dirty+3f2a9c1e0b4d'; 'clean-package' when only files outside vggdarts/
+    changed), so that two records made from the same modified code can be told apart; or 'unknown'."""
     here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
+        if not dirty:
+            return commit
+        diff = subprocess.run(["git", "-C", str(here), "diff", "HEAD", "--", "."], capture_output=True,
+                              timeout=30).stdout
+        return f"{commit}-dirty+{hashlib.sha256(diff).hexdigest()[:12] if diff else 'clean-package'}"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -71,9 +78,12 @@ class RunDir:
     def locked(self, wait: bool = True):
         """Hold the run directory's lock (a second process waits, or gets files.Busy with ``wait=False``);
         the compatibility check is repeated under the lock, since another process may have started the run."""
-        with file_lock(self.file(".lock"), wait, what=f"run directory {self.path}"):
+        lock = self.file(".lock")
+        with file_lock(lock, wait, what=f"run directory {self.path}"):
             self._check_compatible()
             yield self
+            if self.file("summary.json").exists():  # finished: no lock left behind (a process still waiting on
+                lock.unlink(missing_ok=True)       # it finds the run done and returns its summary)
 
     def file(self, name: str) -> Path:
         return self.path / name
