@@ -147,3 +147,12 @@ def test_a_mode_is_correct_only_when_every_test_it_rests_on_passed():
     assert dc.mode_is_correct("bf16", {**passed, "test_a_killed_search_resumes_on_cuda[graphs]": "failed"}, dry=False)
     missing = {k: v for k, v in passed.items() if "graph_replayed" not in k}
     assert not dc.mode_is_correct("cuda_graphs", missing, dry=False)  # a test that did not run is not a pass
+
+
+def test_retrains_run_without_compile_or_graphs_but_keep_the_precision():
+    dc = _device_check()
+    for mode in dc.MODE_SETTINGS:
+        settings = dc.retrain_settings("dataset=x", 3, mode)
+        assert not any(s.startswith(("compile", "cuda_graphs")) for s in settings), mode
+        assert ("precision=bf16" in settings) == ("bf16" in mode)
+    assert dc.SEARCH_SEED == 1
