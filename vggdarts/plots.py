@@ -307,26 +307,28 @@ def hvp_error_figure(rows: Sequence[dict], dataset: str = "") -> Figure:
 
 def tables_side_by_side(tables: Sequence[np.ndarray], titles: Sequence[str], scales: Sequence[str],
                         suptitle: str = "") -> Figure:
-    """Several runs' final relaxed tables as heatmaps in a row (8x6, or 8x7 with a none column), each with
-    its own colour-bar label (softmax weights vs independent sigmoid gates)."""
+    """Several runs' final relaxed tables as heatmaps, at most two to a row (readable at a README's width),
+    8x6 or 8x7 with a none column, each with its own colour-bar label (softmax weights vs sigmoid gates)."""
     import seaborn as sns
 
-    widths = [np.shape(t)[1] + 1.2 for t in tables]
-    fig, axes = plt.subplots(1, len(tables), figsize=(0.62 * sum(widths) + 1, 4.6), squeeze=False,
-                             gridspec_kw={"width_ratios": widths})
-    for ax, table, title, scale in zip(axes[0], tables, titles, scales):
+    cols = min(2, len(tables))
+    rows = -(-len(tables) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 4.9 * rows), squeeze=False)
+    for ax, table, title, scale in zip(axes.flat, tables, titles, scales):
         data = heatmap_data(table)
-        sns.heatmap(data.filled(np.nan), mask=data.mask, annot=True, fmt=".2f", annot_kws={"size": 7},
+        sns.heatmap(data.filled(np.nan), mask=data.mask, annot=True, fmt=".2f", annot_kws={"size": 9},
                     linewidths=0.5, linecolor="white", vmin=0, vmax=1, cmap="viridis", ax=ax,
                     cbar_kws={"label": "\n(".join(scale.split(" (", 1)) if "(" in scale else scale, "shrink": 0.8})
         ax.set_facecolor("#eeeeee")
         ax.set_xticklabels([str(j) for j in range(1, N_SOURCES + 1)] + (["none"] if data.shape[1] > N_SOURCES else []),
-                           fontsize=8)
-        ax.set_yticklabels([str(i) for i in range(1, N_BLOCKS + 1)], rotation=0, fontsize=8)
+                           fontsize=9)
+        ax.set_yticklabels([str(i) for i in range(1, N_BLOCKS + 1)], rotation=0, fontsize=9)
         ax.set_xlabel("source block j")
-        ax.set_title(title, fontsize=9)
-    axes[0][0].set_ylabel("destination block i")
-    fig.suptitle(suptitle, fontsize=10)
+        ax.set_ylabel("destination block i")
+        ax.set_title(title, fontsize=10)
+    for ax in list(axes.flat)[len(tables):]:
+        ax.axis("off")
+    fig.suptitle(suptitle, fontsize=11)
     fig.tight_layout()
     return fig
 

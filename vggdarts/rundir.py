@@ -80,10 +80,12 @@ class RunDir:
         the compatibility check is repeated under the lock, since another process may have started the run."""
         lock = self.file(".lock")
         with file_lock(lock, wait, what=f"run directory {self.path}"):
-            self._check_compatible()
-            yield self
-            if self.file("summary.json").exists():  # finished: no lock left behind (a process still waiting on
-                lock.unlink(missing_ok=True)       # it finds the run done and returns its summary)
+            try:
+                self._check_compatible()
+                yield self
+            finally:  # a finished run keeps no lock file, refused or not (one still waiting finds the run done)
+                if self.file("summary.json").exists():
+                    lock.unlink(missing_ok=True)
 
     def file(self, name: str) -> Path:
         return self.path / name
