@@ -106,8 +106,11 @@ def test_notebooks_02_and_03_with_the_paper_prefix_draw_what_the_scale_command_d
         _execute(name, tmp_path, run_dir=str(study["run_dir"]), figures_dir=str(by_notebook), figure_prefix="paper_",
                  **extra)
     made = {p.name for p in scale.figures(study["run_dir"], by_package)}
-    assert made == {p.name for p in by_notebook.iterdir()} and "paper_against_report.png" in made
+    drawn = {p.name for p in by_notebook.iterdir() if p.suffix in (".png", ".pdf")}
+    assert made == drawn and "paper_against_report.png" in made
     assert all(n.startswith("paper_") for n in made)
+    manifest = lambda d: json.loads((d / "figures.json").read_text())  # noqa: E731
+    assert manifest(by_notebook) == manifest(by_package)  # the same texts and data, not only the same names
 
 
 @pytest.mark.parametrize("kind", ["raw", "weights"])
