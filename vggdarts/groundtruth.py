@@ -26,9 +26,9 @@ import numpy as np
 from . import derive
 from .files import atomic_write_text, file_lock
 from .jobs import Job
-from .rundir import git_commit, read_json
-from .scores import ALPHA_SCORES, control_scores, has_weights, in_figure3_space, oneshot_cache, oneshot_scores
-from .stats import (N_RESAMPLES, Interval, bootstrap_interval, bootstrap_partial_tau, bootstrap_tau_difference,
+from .rundir import git_commit
+from .scores import ALPHA_SCORES, control_scores, final_alpha, has_weights, in_figure3_space, oneshot_cache, oneshot_scores
+from .stats import (N_RESAMPLES, bootstrap_interval, bootstrap_partial_tau, bootstrap_tau_difference,
                     ceiling_for_mean, kendall_tau, spearman_rho)
 from .supernet import N_BLOCKS, candidate_mask
 
@@ -382,9 +382,7 @@ def report(record_dir: str | Path, search_runs, epochs: int, width: float | None
     params = controls["params"]
     runs: dict[str, dict] = {}
     for run in map(Path, search_runs):
-        relaxation = read_json(run, "config.json").get("relaxation", "softmax")
-        with np.load(run / "alpha.npz") as z:
-            table = z["raw"][-1]  # the scores take logs of the relaxation exactly from raw alpha
+        table, relaxation = final_alpha(run)
         rules = alpha_rules(table, masks, relaxation)
         scores = {"alpha": rules["logprob"]}
         if has_weights(run) or oneshot_cache(record_dir / "oneshot", run.name, val_images).exists():

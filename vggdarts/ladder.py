@@ -21,8 +21,8 @@ import numpy as np
 from . import derive
 from .files import atomic_write_text
 from .groundtruth import agreement_if_shared, arch_id, archs_origin, mean_accuracy, per_seed, read_records
-from .rundir import git_commit, read_json
-from .scores import alpha_logprob, cached_oneshot_scores, in_figure3_space
+from .rundir import git_commit
+from .scores import alpha_logprob, cached_oneshot_scores, final_alpha, in_figure3_space
 from .stats import N_RESAMPLES
 
 Rung = tuple[float, int]  # (width, epochs)
@@ -114,27 +114,22 @@ def report(record_dir: str | Path, results: str | Path = "results", n_resamples:
     origins = archs_origin(rows)
     role = {a: next((label for o, label in ROLES.items() if o in origins.get(a, [])), "sample") for a in archs}
     pairs = [("R0", "R1"), ("R0", "R2"), ("R1", "R2")]
-    agreement = {f"{a} vs {b}": agreement_if_shared(truths[a]["mean"], {k: v for k, v in truths[b]["mean"].items()
-                                                                         if k in truths[a]["mean"]}, n_resamples)
-                 for a, b in pairs}
+    agreement = {f"{a} vs {b}": agreement_if_shared(truths[a]["mean"], truths[b]["mean"], n_resamples) for a, b in pairs}
     r1 = truths["R1"]["seeds"]
-    ceiling = agreement_if_shared(r1.get(0, {}), {k: v for k, v in r1.get(1, {}).items() if k in r1.get(0, {})},
-                                  n_resamples)
+    ceiling = agreement_if_shared(r1.get(0, {}), r1.get(1, {}), n_resamples)
     masks = {a: derive.load_mask(record_dir / "masks" / f"{a}.json")[0] for a in archs}
     params = {r["arch_id"]: float(r["params"]) for r in rows if r["arch_id"] in archs and r["width"] == RUNGS["R0"][0]}
     scored: dict[str, dict[str, float]] = {"params (width 0.25)": params}
     for run in SCORED_RUNS:
         if not (results / run / "alpha.npz").exists():
             continue
-        relaxation = read_json(results / run, "config.json").get("relaxation", "softmax")
-        with np.load(results / run / "alpha.npz") as z:
-            table = z["raw"][-1]  # the scores take logs of the relaxation exactly from raw alpha
+        table, relaxation = final_alpha(results / run)
         scored[f"{run}: alpha (Figure-3 masks)"] = {a: alpha_logprob(table, m, relaxation) for a, m in masks.items()
                                                     if in_figure3_space(m)}
         oneshot = cached_oneshot_scores(record_dir / "oneshot", run, 5000)
         if oneshot:
             scored[f"{run}: one-shot"] = {a: oneshot[a] for a in archs if a in oneshot}
-    findings = {name: {score: agreement_if_shared(values, {a: t["mean"][a] for a in values if a in t["mean"]}, n_resamples)
+    findings = {name: {score: agreement_if_shared(values, t["mean"], n_resamples)
                        for score, values in scored.items()} for name, t in truths.items()}
     return {"archs": archs, "role": role, "truths": truths, "agreement": agreement, "ceiling_r1": ceiling,
             "findings": findings, "n_resamples": n_resamples}

@@ -160,9 +160,7 @@ def picks_table(results: Path, n_resamples: int = N_RESAMPLES) -> str:
              if (record_dir / "masks" / f"{aid}.json").exists()}
     lines += ["", f"| search run | score | n | Kendall tau vs the truth [95% CI] |", "|---|---|---|---|"]
     for run in (PAPER, CPU_SEEDS[0]):
-        with np.load(results / run / "alpha.npz") as z:
-            table = z["raw"][-1]  # the scores take logs of the relaxation exactly from raw alpha
-        relaxation = read_json(results / run, "config.json").get("relaxation", "softmax")
+        table, relaxation = scores.final_alpha(results / run)
         figure3 = {a: v for a, v in truth.items() if a in masks and scores.in_figure3_space(masks[a])}
         ranked = {"alpha (log-probability), Figure-3 space":
                   ({a: scores.alpha_logprob(table, masks[a], relaxation) for a in figure3}, figure3),

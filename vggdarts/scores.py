@@ -61,6 +61,15 @@ def in_figure3_space(mask) -> bool:
     return bool((m.sum(1)[CANDIDATES.any(1)] == 1).all())
 
 
+def final_alpha(search_run: str | Path) -> tuple[np.ndarray, str]:
+    """A search record's final raw alpha [8, C] and its relaxation: what every alpha score reads."""
+    from .rundir import read_json
+
+    with np.load(Path(search_run) / "alpha.npz") as z:
+        raw = z["raw"][-1]
+    return raw, read_json(search_run, "config.json").get("relaxation", "softmax")
+
+
 def log_weights(raw, relaxation: str = "softmax") -> dict[str, np.ndarray | None]:
     """The final table's logs, computed exactly from the raw alpha [8, C] (a weight can underflow where its log
     does not): ``keep`` [8, 6] the log weight (log g for gates) of each candidate edge, -inf elsewhere; ``drop``
