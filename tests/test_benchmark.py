@@ -15,7 +15,7 @@ EXPORT = RECORD / benchmark.EXPORT_FILE
 RUN = {"type": "object", "required": list(benchmark.RUN_FIELDS), "additionalProperties": False, "properties": {
     "seed": {"type": "integer"}, "width": {"type": "number", "exclusiveMinimum": 0}, "epochs": {"type": "integer"},
     "val_acc": {"type": "number", "minimum": 0, "maximum": 100}, "test_acc": {"type": "number", "minimum": 0, "maximum": 100},
-    "dataset": {"type": "string"}, "cpu_capability": {"type": "string"}, "threads": {"type": "integer"},
+    "dataset": {"type": "string"}, "cpu_capability": {"type": "string"}, "cpu_model": {"type": "string"}, "threads": {"type": "integer"},
     "commit": {"type": "string"}}}
 SCHEMA = {"type": "object", "required": ["name", "version", "dataset", "space", "recipe", "ladder", "architectures"],
           "properties": {

@@ -8,6 +8,7 @@ import torch
 from vggdarts import derive, groundtruth as gt
 from vggdarts.config import make_config
 from vggdarts.supernet import candidate_mask
+from vggdarts.training import cpu_model
 
 CAND = candidate_mask().numpy()
 
@@ -50,7 +51,8 @@ def test_a_recorded_run_is_skipped(tmp_path):
     epochs = make_config("retrain", "smoke", {"arch": "x"}).epochs
     gt.write_records(tmp_path / "rec" / "groundtruth.csv", [
         {"arch_id": aid, "edges": "-", "n_shortcuts": 6, "origin": "x", "seed": 0, "width": 0.125, "epochs": epochs, "val_acc": 50.0,
-         "test_acc": 49.0, "params": 1, "macs": 1, "dataset": "synthetic", "commit": "c", "threads": 1, "cpu_capability": "AVX2"}])
+         "test_acc": 49.0, "params": 1, "macs": 1, "dataset": "synthetic", "commit": "c", "threads": 1, "cpu_capability": "AVX2",
+         "cpu_model": "x"}])
     jobs = gt.pending_jobs(archs, (0, 1), "smoke", tmp_path / "rec", tmp_path / "runs", over, only=[aid])
     assert [j.overrides["seed"] for j in jobs] == [1]  # seed 0 is recorded: skipped
     assert (tmp_path / "rec" / "masks" / f"{aid}.json").exists()
@@ -66,7 +68,8 @@ def test_run_trains_and_records_then_skips(tmp_path):
     assert gt.run("smoke", (0,), 1, 0, tmp_path / "results", tmp_path / "runs", over, only=only) == 2
     rows = gt.read_records(tmp_path / "results" / "groundtruth-smoke" / "groundtruth.csv")
     assert {r["arch_id"] for r in rows} == set(only) and all(r["epochs"] == 1 for r in rows)
-    machine = {"threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    machine = {"threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+               "cpu_model": cpu_model()}
     assert all({k: r[k] for k in machine} == machine for r in rows)  # what bit-identity depends on, per row
     assert gt.run("smoke", (0,), 1, 0, tmp_path / "results", tmp_path / "runs", over, only=only) == 0
     origins = sorted(o.split(":")[0] for a in archs.values() for o in a["origin"])  # no picks under an empty results/
@@ -78,9 +81,9 @@ def test_rows_recorded_before_the_machine_columns_read_as_one_thread_of_unknown_
     old.write_text("arch_id,edges,n_shortcuts,origin,seed,width,epochs,val_acc,test_acc,params,macs,dataset,commit\n"
                    "a000000,-,0,none,0,0.25,8,77.94,77.57,579098,9880832,CIFAR-10 (JPEG copy),c\n")
     (row,) = gt.read_records(old)
-    assert (row["threads"], row["cpu_capability"], row["val_acc"]) == (1, "unknown", 77.94)
+    assert (row["threads"], row["cpu_capability"], row["cpu_model"], row["val_acc"]) == (1, "unknown", "unknown", 77.94)
     gt.write_records(old, [row])
-    assert old.read_text().splitlines()[0].endswith(",commit,threads,cpu_capability")
+    assert old.read_text().splitlines()[0].endswith(",commit,threads,cpu_capability,cpu_model")
     with pytest.raises(KeyError):  # a new row must say how it was trained
         gt.write_records(old, [{k: v for k, v in row.items() if k != "threads"}])
     older = tmp_path / "older.csv"  # before the rung: the width is not guessed
@@ -139,7 +142,7 @@ def _hand_made_study(tmp_path, truth: dict[str, tuple[np.ndarray, float]], table
         derive.save_mask(rec / "masks" / f"{aid}.json", mask, "groundtruth", {"origin": ["x"]})
         rows += [{"arch_id": aid, "edges": gt.edges(mask), "n_shortcuts": int(mask.sum()), "origin": f"sample0:{aid}",
                   "seed": s, "width": 0.25, "epochs": epochs, "val_acc": acc + 0.1 * s, "test_acc": acc, "params": 1, "macs": 1,
-                  "dataset": "synthetic", "commit": "c", "threads": 1, "cpu_capability": "AVX2"} for s in (0, 1)]
+                  "dataset": "synthetic", "commit": "c", "threads": 1, "cpu_capability": "AVX2", "cpu_model": "x"} for s in (0, 1)]
     gt.write_records(rec / "groundtruth.csv", rows)
     run.mkdir()
     (run / "config.json").write_text('{"relaxation": "softmax"}')

@@ -130,12 +130,13 @@ def test_a_ground_truth_row_keeps_val_and_test_apart(tmp_path):
     aid = gt.arch_id(derive.none())
     summary = {"n_shortcuts": 0, "seed": 3, "width": 0.125, "epochs_done": 2, "final_val_acc": 61.25,
                "test_acc": 52.5, "params": 7, "macs": 11, "dataset_used": "synthetic", "threads": 1,
-               "cpu_capability": "AVX2"}
+               "cpu_capability": "AVX2", "cpu_model": "Vendor X 9000"}
     job = Job("retrain", "smoke", {"arch": f"masks/{aid}.json", "seed": 3}, "unused", "x")
     assert gt.record_finished([job], [{"status": "ok", "summary": summary}], archs, tmp_path) == 1
     (row,) = gt.read_records(tmp_path / "groundtruth.csv")
     assert (row["val_acc"], row["test_acc"], row["seed"], row["width"], row["epochs"]) == (61.25, 52.5, 3, 0.125, 2)
     assert (row["params"], row["macs"]) == (7, 11)
+    assert (row["threads"], row["cpu_capability"], row["cpu_model"]) == (1, "AVX2", "Vendor X 9000")
 
 
 def test_the_one_shot_score_reads_the_alpha_half(smoke_run, monkeypatch):

@@ -30,7 +30,8 @@ from .files import atomic_write_text
 NAME = "vggdarts-bench"
 VERSION = 1
 EXPORT_FILE = f"{NAME}-v{VERSION}.json"
-RUN_FIELDS = ("seed", "width", "epochs", "val_acc", "test_acc", "dataset", "cpu_capability", "threads", "commit")
+RUN_FIELDS = ("seed", "width", "epochs", "val_acc", "test_acc", "dataset", "cpu_capability", "cpu_model", "threads",
+              "commit")
 DEFAULT_RECORD = Path("results") / "groundtruth-cpu"
 
 

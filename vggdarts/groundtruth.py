@@ -37,10 +37,11 @@ log = logging.getLogger("vggdarts")
 CANDIDATES = candidate_mask().numpy()
 CELLS = [tuple(c) for c in np.argwhere(CANDIDATES)]  # the 21 candidate (i, j) cells, 0-based
 COLUMNS = ("arch_id", "edges", "n_shortcuts", "origin", "seed", "width", "epochs", "val_acc", "test_acc", "params", "macs",
-           "dataset", "commit", "threads", "cpu_capability")
+           "dataset", "commit", "threads", "cpu_capability", "cpu_model")
 # Rows recorded before threads and cpu_capability were: every one came from a local pool of two 1-thread jobs on
-# a 2-core machine (the sweep's documented commands); the CPU kind was not recorded.
-LEGACY_ROW = {"threads": 1, "cpu_capability": "unknown"}
+# a 2-core machine (the sweep's documented commands); the CPU kind was not recorded.  Nor was the CPU model
+# before its column: "unknown".
+LEGACY_ROW = {"threads": 1, "cpu_capability": "unknown", "cpu_model": "unknown"}
 SPACE_SIZE = math.prod(range(1, N_BLOCKS - 1))  # one source per block 3..8: 720
 
 
@@ -176,7 +177,8 @@ def record_finished(jobs: list[Job], results: list[dict], archs: dict[str, dict]
                          "epochs": s["epochs_done"],
                          "val_acc": s["final_val_acc"], "test_acc": s["test_acc"], "params": s["params"],
                          "macs": s["macs"], "dataset": s["dataset_used"], "commit": commit,
-                         "threads": s["threads"], "cpu_capability": s["cpu_capability"]})
+                         "threads": s["threads"], "cpu_capability": s["cpu_capability"],
+                         "cpu_model": s.get("cpu_model", "unknown")})
             added += 1
         write_records(csv_path, rows)
     return added

@@ -240,9 +240,12 @@ class EpochLoop:
 
     def timing(self) -> dict[str, float]:
         kinds = sorted({(s["cpu_capability"], s["threads"]) for s in self.sessions})
+        models = sorted({s.get("cpu_model", "unknown") for s in self.sessions})  # recorded since it was added
         return {"epochs_done": len(self.history),
                 "mean_epoch_seconds": sum(r["seconds"] for r in self.history) / max(len(self.history), 1),
                 "wall_seconds": self.elapsed, "sessions": self.sessions,
                 # the machine when every session ran on one kind; "mixed" says the run is not bit-reproducible
                 "cpu_capability": kinds[0][0] if len(kinds) == 1 else ("mixed" if kinds else "unknown"),
-                "threads": kinds[0][1] if len(kinds) == 1 else 0}
+                "threads": kinds[0][1] if len(kinds) == 1 else 0,
+                # the CPU model too: the capability alone does not pin the kernels (two vendors' AVX512 differ)
+                "cpu_model": models[0] if len(models) == 1 else ("mixed" if models else "unknown")}
