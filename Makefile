@@ -54,7 +54,6 @@ mutate: $(BIN)/.installed data
 figures-results: $(BIN)/.installed data
 	rm -rf runs/figures-results
 	$(BIN)/python -m vggdarts notebooks --preset results --run-dir runs/figures-results
-	$(BIN)/python benchmarks/bench_hvp.py --redraw benchmarks/results/hvp-cpu.json --figure runs/figures-results/figures/hvp_error.png
 	rm -f figures/*.png figures/*.pdf
 	cp runs/figures-results/figures/*.png runs/figures-results/figures/*.pdf runs/figures-results/figures/figures.json figures/
 

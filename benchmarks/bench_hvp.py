@@ -153,7 +153,8 @@ def main() -> None:
 
 
 def draw(rows, figure: str, dataset: str) -> None:
-    """The figure through plots.save (PNG, PDF and its entry in figures.json, for the figure-currency test)."""
+    """The figure through plots.save (PNG, PDF and its entry in figures.json, for the figure-currency test).
+    Notebook 03 redraws it from the recorded JSON (parameter hvp_record; make run PRESET=results)."""
     from vggdarts.plots import hvp_error_figure, save
 
     save(hvp_error_figure(rows, dataset), Path(figure).parent, Path(figure).stem)

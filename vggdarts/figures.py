@@ -1,6 +1,7 @@
 """Figures of a run directory, with provenance: what notebooks 02-04 and ``make figures`` call."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,19 @@ def curves_figure(run_dir: str | Path, out_dir: str | Path | None = None, prefix
     fig = plots.curves(read_metrics(run_dir), f"Search accuracy and loss per epoch (cf. study Figure 2)\n"
                                                f"{provenance(run_dir)}", reference)
     return finish(fig, out_dir, prefix + "accuracy_curves", show)
+
+
+def hvp_error_figure(record: str | Path, out_dir: str | Path, show: bool = False) -> list[Path]:
+    """The second-order gradient's error against float64 (hvp_error), from benchmarks/bench_hvp.py's recorded
+    JSON: what the benchmark measured, redrawn without rerunning it.  An empty ``record`` draws nothing."""
+    if not record:
+        return []
+    path = Path(record)
+    if not path.exists():
+        raise FileNotFoundError(f"no HVP benchmark record {path}: run benchmarks/bench_hvp.py --out {path} first, "
+                                "or leave hvp_record empty")
+    recorded = json.loads(path.read_text())
+    return finish(plots.hvp_error_figure(recorded["rows"], recorded.get("dataset", "")), out_dir, "hvp_error", show)
 
 
 def comparison_figure(compare_dir: str | Path, out_dir: str | Path | None = None, prefix: str = "",
