@@ -57,7 +57,7 @@ MUTATIONS = (
              "soft = masked_softmax((alpha + noise) / tau, allowed)",
              "soft = masked_softmax(alpha + noise / tau, allowed)", (WIRING,)),
     Mutation("derivation ignores the none column", "vggdarts/derive.py",
-             "extra = 1 if np.shape(table)[1] > N_SOURCES else 0", "extra = 0", (WIRING,)),
+             "extra = 1 if np.shape(table)[1] > cand.shape[1] else 0", "extra = 0", (WIRING,)),
     Mutation("the paired bootstrap's confidence is fixed at 0.5", "vggdarts/stats.py",
              "ci = _bootstrap_indices(diff, len(a), confidence, n_resamples, seed)",
              "ci = _bootstrap_indices(diff, len(a), 0.5, n_resamples, seed)", ("tests/test_stats.py",)),

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from vggdarts import reference as ref
-from vggdarts.agreement import CANDIDATES
+from vggdarts.reference import CANDIDATES
 
 
 def test_the_report_tables_are_each_others_softmax():

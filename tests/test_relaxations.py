@@ -15,7 +15,9 @@ from torch.func import functional_call
 from conftest import ROOT, smoke_search_args
 from vggdarts import derive
 from vggdarts.config import make_config
-from vggdarts.relaxations import NAMES, NONE_COLUMN, Relaxation, Sampler
+from vggdarts.relaxations import NAMES, Relaxation, Sampler
+
+NONE_COLUMN = 6  # VGG11: the none column follows the six sources
 from vggdarts.search import alpha_loss, alpha_step_first_order, alpha_step_second_order, search, weight_step
 from vggdarts.supernet import SuperNet, candidate_mask
 from vggdarts.training import Meter
@@ -26,7 +28,7 @@ ROWS = CAND.any(1)  # blocks 3..8
 
 def _alpha(relaxation, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(8, relaxation.columns, generator=g, dtype=torch.float64)
+    return torch.randn(8, relaxation.columns(6), generator=g, dtype=torch.float64)
 
 
 def test_softmax_none_rows_with_none_sum_to_one_and_block3_has_a_choice():
@@ -90,7 +92,7 @@ def _net(relaxation, dtype=torch.float64, seed=0):
     torch.manual_seed(seed)
     net = SuperNet(0.0625, relaxation=relaxation).to(dtype)
     with torch.no_grad():
-        net.alpha.copy_(0.3 * torch.randn(8, relaxation.columns))
+        net.alpha.copy_(0.3 * torch.randn(8, relaxation.columns(6)))
     xt, xv = torch.randn(8, 3, 32, 32, dtype=dtype), torch.randn(8, 3, 32, 32, dtype=dtype)
     yt, yv = torch.randint(0, 10, (8,)), torch.randint(0, 10, (8,))
     return net, xt, yt, xv, yv
@@ -210,7 +212,7 @@ def test_each_relaxation_searches_records_its_table_and_derives(name, tmp_path):
     search(_config(name, epochs=1), tmp_path / "r")
     z = np.load(tmp_path / "r" / "alpha.npz")
     r = Relaxation(name)
-    assert z["raw"].shape == (1, 8, r.columns) and z["weights"].shape == (1, 8, r.columns)
+    assert z["raw"].shape == (1, 8, r.columns(6)) and z["weights"].shape == (1, 8, r.columns(6))
     header = (tmp_path / "r" / "alpha_weights.csv").read_text().splitlines()[0]
     assert header.endswith(",none") == r.has_none
     if name in ("softmax_none", "gumbel"):

@@ -15,20 +15,20 @@ from pathlib import Path
 
 import numpy as np
 
-from . import derive
+from . import derive, layout
 from .relaxations import Relaxation
 from .rundir import alpha_tables, read_json
 from .stats import kendall_tau
-from .supernet import candidate_mask
-
-CANDIDATES = candidate_mask().numpy()
 
 
-def even_share(relaxation: Relaxation) -> np.ndarray:
-    """The table at alpha = 0 [8, 6] (shortcut columns): what every weight would be if nothing were learned."""
+def even_share(relaxation: Relaxation, net: str | layout.Layout | None = None) -> np.ndarray:
+    """The table at alpha = 0 [n, n-2] (shortcut columns; VGG11 [8, 6]): what every weight would be if nothing
+    were learned."""
     import torch
 
-    return relaxation.table(torch.zeros(8, relaxation.columns), candidate_mask()).numpy()[:, :CANDIDATES.shape[1]]
+    lay = layout.get(net)
+    alpha = torch.zeros(lay.n_blocks, relaxation.columns(lay.n_sources))
+    return relaxation.table(alpha, torch.from_numpy(lay.candidates.copy())).numpy()[:, :lay.n_sources]
 
 
 def _run_tables(run: Path, epochs: slice | int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -39,24 +39,24 @@ def _run_tables(run: Path, epochs: slice | int | None) -> tuple[np.ndarray, np.n
             tables = np.asarray(z["weights"], dtype=float)[epochs]
     else:
         tables = np.asarray(alpha_tables(run, epochs)[1], dtype=float)
-    return tables, even_share(relaxation)
+    return tables, even_share(relaxation, layout.of(tables[-1] if tables.ndim == 3 else tables))
 
 
 def _movable(evens) -> np.ndarray:
     """Candidate cells whose weight can move in every run (even share below 1)."""
-    return CANDIDATES & np.all([e < 1 for e in evens], axis=0)
+    return layout.of(evens[0]).candidates & np.all([e < 1 for e in evens], axis=0)
 
 
 def table_tau(a: np.ndarray, b: np.ndarray, even_a: np.ndarray, even_b: np.ndarray) -> float:
     """Kendall tau between two tables' deviations from their even shares, over the cells that can move."""
-    cells, n = _movable([even_a, even_b]), CANDIDATES.shape[1]
+    cells, n = _movable([even_a, even_b]), even_a.shape[1]
     return kendall_tau((a[:, :n] - even_a)[cells], (b[:, :n] - even_b)[cells])
 
 
 def argmax_sources(table: np.ndarray) -> list[int]:
-    """For blocks 3..8, the source j (1-based; 0 = none) that derive.argmax keeps."""
+    """For blocks 3..n, the source j (1-based; 0 = none) that derive.argmax keeps."""
     mask = derive.argmax(table)
-    return [int(np.flatnonzero(mask[i])[0]) + 1 if mask[i].any() else 0 for i in range(2, 8)]
+    return [int(np.flatnonzero(mask[i])[0]) + 1 if mask[i].any() else 0 for i in layout.of(table).searched_blocks]
 
 
 def seed_agreement(runs, names=None, epoch: int | None = None) -> dict:
@@ -67,11 +67,15 @@ def seed_agreement(runs, names=None, epoch: int | None = None) -> dict:
     names = list(names or [r.name for r in runs])
     full, evens = zip(*(_run_tables(r, epoch) for r in runs))
     picks = [argmax_sources(t) for t in full]
-    tables = np.stack([t[:, :CANDIDATES.shape[1]] for t in full])
+    lay = layout.of(full[0])
+    if any(layout.of(t) != lay for t in full):
+        raise ValueError(f"runs of different networks cannot be compared table by table: {[r.name for r in runs]}")
+    tables = np.stack([t[:, :lay.n_sources] for t in full])
     mean, std = tables.mean(0), tables.std(0, ddof=1) if len(runs) > 1 else np.zeros_like(tables[0])
+    cand = lay.candidates
     rows = [{"block": b, "argmax": [p[b - 3] for p in picks], "agree": len({p[b - 3] for p in picks}) == 1,
-             "mean": mean[b - 1][CANDIDATES[b - 1]].tolist(), "std": std[b - 1][CANDIDATES[b - 1]].tolist()}
-            for b in range(3, 9)]
+             "mean": mean[b - 1][cand[b - 1]].tolist(), "std": std[b - 1][cand[b - 1]].tolist()}
+            for b in range(3, lay.n_blocks + 1)]
     tau = {f"{names[a]} vs {names[b]}": table_tau(tables[a], tables[b], evens[a], evens[b])
            for a, b in combinations(range(len(runs)), 2)}
     return {"runs": names, "picks": picks, "rows": rows, "agreeing_blocks": sum(r["agree"] for r in rows), "pairwise_tau": tau,
@@ -100,7 +104,8 @@ def markdown(agreement: dict) -> str:
         cells = ", ".join(f"{m:.2f}±{s:.2f}" for m, s in zip(r["mean"], r["std"]))
         picks = [f"**{p}**" if not r["agree"] else str(p) for p in r["argmax"]]
         lines.append(f"| {r['block']} | " + " | ".join(picks) + f" | {cells} |")
-    lines += ["", f"Blocks whose argmax agrees in every run: {agreement['agreeing_blocks']} of 6. Kendall tau between "
+    lines += ["", f"Blocks whose argmax agrees in every run: {agreement['agreeing_blocks']} of {len(agreement['rows'])}. "
+              "Kendall tau between "
               "the tables (each weight's deviation from its even share): " + "; ".join(f"{k} {v:+.2f}" for k, v in agreement["pairwise_tau"].items())
               + "."]
     return "\n".join(lines)

@@ -155,7 +155,8 @@ def sweep(search_run: str | Path, out_dir: str | Path, preset: str = "cpu", seed
     """Derive, then retrain every (method, seed) on ``engine`` (default: inline); restartable.
     Returns the collected rows."""
     search_cfg = read_json(search_run, "config.json")
-    base = {"dataset": search_cfg["dataset"], "data_root": search_cfg["data_root"]}
+    base = {"dataset": search_cfg["dataset"], "data_root": search_cfg["data_root"],
+            "net": search_cfg.get("net", "vgg11")}  # the searched network (records before the field: VGG11)
     base.update(overrides or {})
     paths = derive_all(search_run, out_dir, methods, seeds, **derive_options)
     run_jobs(retrain_jobs(paths, out_dir, preset, seeds, base), engine, out_dir)

@@ -14,6 +14,8 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .layout import LAYOUTS
+
 
 class ConfigError(ValueError):
     """A parameter the user gave is unknown or has a bad value."""
@@ -31,7 +33,8 @@ class TrainConfig:
     augment: bool = True  # random crop (pad 4) + horizontal flip on training batches
     seed: int = 0
     # network
-    width: float = 1.0  # channel multiplier on VGG11's 64..512
+    net: str = "vgg11"  # vgg11 | vgg13 | vgg16 | vgg19: the plain VGG-BN layout (layout.py)
+    width: float = 1.0  # channel multiplier on the network's 64..512
     # weight optimiser: SGD
     epochs: int = 100
     batch_size: int = 64
@@ -60,6 +63,7 @@ class TrainConfig:
                       "deterministic", "cuda_graphs")
 
     def validate(self) -> "TrainConfig":
+        _check(self.net in LAYOUTS, f"net must be one of {', '.join(LAYOUTS)}")
         _check(self.width > 0, "width must be > 0")
         _check(self.epochs >= 1, "epochs must be >= 1")
         _check(self.batch_size >= 2, "batch_size must be >= 2")

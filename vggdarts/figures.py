@@ -6,14 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import derive, plots
+from . import derive, layout, plots
 from .config import PRESETS, field_defaults, make_config
 from .relaxations import Relaxation
 from .rundir import alpha_tables, read_json, read_metrics
-from .supernet import scaled_channels
 
 IGNORED_FOR_PRESET = ("dataset", "data_root", "seed", "arch", "relaxation", "zero_one_weight", "tau_max", "tau_min",
-                      "gumbel_hard", "order", "hvp")  # where/which run and the method (shown apart), not the recipe
+                      "gumbel_hard", "order", "hvp", "net")  # where/which run, the method and network (shown apart)
 
 
 def infer_preset(record: dict) -> str:
@@ -35,11 +34,14 @@ def _epochs(n: int) -> str:
 
 
 def provenance(run_dir: str | Path) -> str:
-    """'CIFAR-10 (JPEG copy) | preset cpu | width 0.25 | 50 epochs | first-order' for titles."""
+    """'CIFAR-10 (JPEG copy) | preset cpu | width 0.25 | 50 epochs | first-order' for titles (another network than
+    VGG11 named after the data set: 'CIFAR-10 (JPEG copy) | VGG16 | preset cpu | ...')."""
     c = read_json(run_dir, "config.json")
     done = len(read_metrics(run_dir)) if (Path(run_dir) / "metrics.csv").exists() else 0
     epochs = f"{done}/{_epochs(c['epochs'])}" if done != c["epochs"] else _epochs(c["epochs"])
-    parts = [c["dataset_used"], f"preset {infer_preset(c)}", f"width {c['width']:g}", epochs]
+    net = c.get("net", layout.DEFAULT)
+    parts = [c["dataset_used"], *([net.upper()] if net != layout.DEFAULT else []), f"preset {infer_preset(c)}",
+             f"width {c['width']:g}", epochs]
     if c.get("job") == "search":
         parts.append(f"{c['order']}-order DARTS")
         if c.get("relaxation", "softmax") != "softmax":
@@ -68,7 +70,8 @@ def search_figures(run_dir: str | Path, out_dir: str | Path | None = None, prefi
     relaxation = Relaxation(cfg.get("relaxation", "softmax"))
     with np.load(run_dir / "alpha.npz") as z:  # full precision (the CSVs are rounded for people)
         raw, weights, history = z["raw"][-1], z["weights"][-1], z["weights"]
-    channels = scaled_channels(cfg["width"])
+    lay = layout.get(cfg.get("net"))
+    channels = lay.scaled_channels(cfg["width"])
     scale = relaxation.scale_label()
     kind = "sigmoid gates" if relaxation.independent else "Softmax weights"
     made = {}
@@ -79,11 +82,11 @@ def search_figures(run_dir: str | Path, out_dir: str | Path | None = None, prefi
         "alpha_trajectories": lambda: plots.alpha_trajectories(
             history, f"Shortcut weights during the search\n{info}", scale.split(" (")[0], relaxation.independent),
         "architecture_all_candidates": lambda: plots.architecture(
-            weights, f"All 21 candidate shortcuts, arc strength = {scale.split(' (')[0]} (cf. study Figure 1)\n{info}",
+            weights, f"All {lay.n_candidates} candidate shortcuts, arc strength = {scale.split(' (')[0]} (cf. study Figure 1)\n{info}",
             channels),
         "architecture_argmax": lambda: plots.architecture(
-            weights[:, :6] * derive.argmax(weights),
-            f"Strongest shortcut into each block 3-8 (argmax; cf. study Figure 3), arc strength = its weight\n{info}",
+            weights[:, :lay.n_sources] * derive.argmax(weights),
+            f"Strongest shortcut into each block 3-{lay.n_blocks} (argmax; cf. study Figure 3), arc strength = its weight\n{info}",
             channels),
     }
     for name, make in figures.items():
@@ -147,7 +150,7 @@ def architecture_figures(compare_dir: str | Path, out_dir: str | Path | None = N
         title = (f"{path.stem}{f' ({params})' if params else ''}: {int(mask.sum())} shortcuts, arc = the derived "
                  f"network's weight (1/k for k shortcuts into a block)\nderived from: {info}")
         fixed_weights = mask / np.maximum(mask.sum(axis=1, keepdims=True), 1)
-        fig = plots.architecture(fixed_weights, title, scaled_channels(width))
+        fig = plots.architecture(fixed_weights, title, layout.of(mask).scaled_channels(width))
         made[path.stem] = finish(fig, out_dir, f"{prefix}arch_{path.stem}", show)
     return made
 
@@ -161,7 +164,7 @@ def final_table(run_dir: str | Path, epoch: int | None = None) -> tuple[np.ndarr
 def print_tables(run_dir: str | Path) -> None:
     """Print a run's final raw alpha and relaxed table (rows: block i; columns: source j, then none)."""
     raw, table, relaxation = final_table(run_dir)
-    columns = "columns: source j = 1..6" + (", none" if relaxation.has_none else "")
+    columns = f"columns: source j = 1..{layout.of(raw).n_sources}" + (", none" if relaxation.has_none else "")
     print(f"{provenance(run_dir)}\nraw alpha (rows: block i, {columns})\n{raw.round(4)}")
     print(f"{relaxation.scale_label()}\n{table.round(4)}")
     print("strongest shortcut into each block (argmax" + (", none allowed" if relaxation.has_none else "") + "):")

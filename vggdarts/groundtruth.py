@@ -23,32 +23,33 @@ from typing import Any
 
 import numpy as np
 
-from . import derive
+from . import derive, layout
 from .files import atomic_write_text, file_lock
 from .jobs import Job
 from .rundir import git_commit
 from .scores import ALPHA_SCORES, control_scores, final_alpha, has_weights, in_figure3_space, oneshot_cache, oneshot_scores
 from .stats import (N_RESAMPLES, bootstrap_interval, bootstrap_partial_tau, bootstrap_tau_difference,
                     ceiling_for_mean, kendall_tau, spearman_rho)
-from .supernet import N_BLOCKS, candidate_mask
 
 log = logging.getLogger("vggdarts")
 
-CANDIDATES = candidate_mask().numpy()
-CELLS = [tuple(c) for c in np.argwhere(CANDIDATES)]  # the 21 candidate (i, j) cells, 0-based
 COLUMNS = ("arch_id", "edges", "n_shortcuts", "origin", "seed", "width", "epochs", "val_acc", "test_acc", "params", "macs",
            "dataset", "commit", "threads", "cpu_capability", "cpu_model")
 # Rows recorded before threads and cpu_capability were: every one came from a local pool of two 1-thread jobs on
 # a 2-core machine (the sweep's documented commands); the CPU kind was not recorded.  Nor was the CPU model
 # before its column: "unknown".
 LEGACY_ROW = {"threads": 1, "cpu_capability": "unknown", "cpu_model": "unknown"}
-SPACE_SIZE = math.prod(range(1, N_BLOCKS - 1))  # one source per block 3..8: 720
+SPACE_SIZE = layout.get("vgg11").space_size  # VGG11, one source per block 3..8: 720
 
 
 def arch_id(mask) -> str:
-    """A stable id: 'a' + the 21 candidate cells as bits (i then j), in hex."""
-    bits = "".join("1" if mask[i][j] else "0" for i, j in CELLS)
-    return f"a{int(bits, 2):06x}"
+    """A stable id: 'a' + the candidate cells as bits (i then j), in hex; VGG11's 21 cells give 'a' and 6 hex
+    digits.  Another network's id starts with its name: 'vgg16-a' and 17 hex digits (66 cells)."""
+    mask = np.asarray(mask, dtype=bool)
+    lay = layout.of(mask)
+    bits = "".join("1" if mask[i, j] else "0" for i, j in zip(*np.nonzero(lay.candidates)))
+    body = f"a{int(bits, 2):0{-(-lay.n_candidates // 4)}x}"
+    return body if lay.name == layout.DEFAULT else f"{lay.name}-{body}"
 
 
 def edges(mask) -> str:
@@ -56,12 +57,13 @@ def edges(mask) -> str:
     return " ".join(f"{j + 1}>{i + 1}" for i, j in zip(*np.nonzero(np.asarray(mask, dtype=bool)))) or "-"
 
 
-def figure3_mask(index: int) -> np.ndarray:
-    """The ``index``-th (0..719) architecture with exactly one shortcut into each block 3..8 (mixed radix)."""
-    if not 0 <= index < SPACE_SIZE:
-        raise ValueError(f"index must be in [0, {SPACE_SIZE})")
-    mask = np.zeros_like(CANDIDATES)
-    for i in range(2, N_BLOCKS):  # block i+1 has i-1 candidates
+def figure3_mask(index: int, net: str | layout.Layout | None = None) -> np.ndarray:
+    """The ``index``-th (VGG11: 0..719) architecture with exactly one shortcut into each block 3..n (mixed radix)."""
+    lay = layout.get(net)
+    if not 0 <= index < lay.space_size:
+        raise ValueError(f"index must be in [0, {lay.space_size})")
+    mask = derive.none(lay)
+    for i in lay.searched_blocks:  # block i+1 has i-1 candidates
         index, j = divmod(index, i - 1)
         mask[i, j] = True
     return mask

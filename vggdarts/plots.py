@@ -2,7 +2,7 @@
 and returns a matplotlib Figure; :func:`save` writes it as PNG (160 dpi) and PDF.
 
 * :func:`alpha_heatmap`      raw alpha (diverging, centred on 0) or softmax weights (0..1),
-                              8 blocks x 6 sources, non-candidates masked, 4-decimal labels
+                              n blocks x n-2 sources (VGG11 8 x 6), non-candidates masked, 4-decimal labels
 * :func:`alpha_trajectories` edge weight per epoch, one panel per destination block
 * :func:`architecture`       VGG blocks in a row, shortcuts as arcs (strength = weight)
 * :func:`curves`             train/val/test accuracy and loss per epoch
@@ -22,9 +22,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch, PathPatch
 from matplotlib.path import Path as MplPath
 
-from .supernet import N_BLOCKS, N_SOURCES, POOL_AFTER, candidate_mask
+from . import layout
 
-CANDIDATES = candidate_mask().numpy()
 DPI = 160
 
 
@@ -89,13 +88,26 @@ def save(fig: Figure, out_dir: str | Path, name: str) -> list[Path]:
 
 
 def heatmap_data(table: np.ndarray) -> np.ma.MaskedArray:
-    """The [8, 6] (or [8, 7], with none) table with cells that are no choice masked: exactly what
+    """The [n, n-2] (or [n, n-1], with none) table with cells that are no choice masked: exactly what
     alpha_heatmap draws."""
     table = np.asarray(table, dtype=float)
-    if table.shape not in ((N_BLOCKS, N_SOURCES), (N_BLOCKS, N_SOURCES + 1)):
-        raise ValueError(f"alpha table must be 8x6 (or 8x7 with a none column), got {table.shape}")
-    allowed = CANDIDATES if table.shape[1] == N_SOURCES else np.hstack([CANDIDATES, CANDIDATES.any(1, keepdims=True)])
+    cand = layout.of(table).candidates
+    allowed = cand if table.shape[1] == cand.shape[1] else np.hstack([cand, cand.any(1, keepdims=True)])
     return np.ma.masked_array(table, mask=~allowed)
+
+
+def _grown(size: tuple[float, float], table) -> tuple[float, float]:
+    """A figure size drawn for VGG11's 8 x 6 table, grown with the table so every cell keeps its size."""
+    lay = layout.of(table)
+    return size[0] * max(1.0, lay.n_sources / 6), size[1] * max(1.0, lay.n_blocks / 8)
+
+
+def _axis_labels(ax, data, fontsize: float | None = None) -> None:
+    """Tick labels of a table heatmap: sources j (and none) across, destination blocks i down."""
+    n = layout.of(data).n_sources
+    kw = {} if fontsize is None else {"fontsize": fontsize}
+    ax.set_xticklabels([str(j) for j in range(1, n + 1)] + (["none"] if data.shape[1] > n else []), **kw)
+    ax.set_yticklabels([str(i) for i in range(1, data.shape[0] + 1)], rotation=0, **kw)
 
 
 def alpha_heatmap(table: np.ndarray, kind: str = "raw", title: str = "", scale: str | None = None) -> Figure:
@@ -115,13 +127,13 @@ def alpha_heatmap(table: np.ndarray, kind: str = "raw", title: str = "", scale: 
         label = scale or "softmax weight (rows sum to 1)"
     else:
         raise ValueError("kind must be 'raw' or 'weights'")
-    fig, ax = plt.subplots(figsize=(7.2 + 0.9 * (data.shape[1] - N_SOURCES), 5.6))
+    n = layout.of(data).n_sources
+    fig, ax = plt.subplots(figsize=_grown((7.2 + 0.9 * (data.shape[1] - n), 5.6), data))
     sns.heatmap(data.filled(np.nan), mask=data.mask, annot=True, fmt=".4f", annot_kws={"size": 8.5},
                 linewidths=0.6, linecolor="white", square=False, ax=ax, cbar_kws={"label": label}, **style)
     ax.set_facecolor("#eeeeee")  # masked (non-candidate) cells
-    ax.set_xticklabels([f"{j}" for j in range(1, N_SOURCES + 1)] + (["none"] if data.shape[1] > N_SOURCES else []))
-    ax.set_yticklabels([f"{i}" for i in range(1, N_BLOCKS + 1)], rotation=0)
-    ax.set_xlabel("source block j (shortcut from x_j)" + ("; none = no shortcut" if data.shape[1] > N_SOURCES else ""))
+    _axis_labels(ax, data)
+    ax.set_xlabel("source block j (shortcut from x_j)" + ("; none = no shortcut" if data.shape[1] > n else ""))
     ax.set_ylabel("destination block i")
     ax.set_title(title or label, fontsize=10)
     fig.tight_layout()
@@ -130,43 +142,63 @@ def alpha_heatmap(table: np.ndarray, kind: str = "raw", title: str = "", scale: 
 
 def alpha_trajectories(weights: np.ndarray, title: str = "", scale: str = "softmax weight",
                        independent: bool = False) -> Figure:
-    """Edge weight of every candidate per epoch; ``weights`` is [epochs, 8, 6] or [epochs, 8, 7] (with none,
-    drawn dashed black).  The grey line is uniform (1/n over the block's choices), or 0.5 for gates."""
+    """Edge weight of every candidate per epoch; ``weights`` is [epochs, n, n-2] or [epochs, n, n-1] (with none,
+    drawn dashed black).  The grey line is uniform (1/n over the block's choices), or 0.5 for gates.
+    VGG11's six panels each carry a legend; a deeper network's panels share one (a colour per source)."""
     weights = np.asarray(weights, dtype=float)
-    has_none = weights.shape[2] > N_SOURCES
+    lay = layout.of(weights[-1])
+    cand, blocks = lay.candidates, lay.searched_blocks
+    has_none = weights.shape[2] > lay.n_sources
     epochs = np.arange(1, len(weights) + 1)
-    fig, axes = plt.subplots(2, 3, figsize=(11, 6), sharex=True)
-    colours = plt.get_cmap("tab10")
-    for ax, i in zip(axes.flat, range(2, N_BLOCKS)):
-        n = int(CANDIDATES[i].sum())
-        for j in np.flatnonzero(CANDIDATES[i]):
+    cols = 3 if len(blocks) <= 6 else 4
+    rows = -(-len(blocks) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(11 if cols == 3 else 14, 3 * rows), sharex=True, squeeze=False)
+    colours = plt.get_cmap("tab10" if lay.n_sources <= 10 else "tab20")
+    shared_legend = len(blocks) > 6
+    for ax, i in zip(axes.flat, blocks):
+        n = int(cand[i].sum())
+        for j in np.flatnonzero(cand[i]):
             ax.plot(epochs, weights[:, i, j], color=colours(j), lw=1.6, label=f"j={j + 1}")
         if has_none:
-            ax.plot(epochs, weights[:, i, N_SOURCES], color="black", lw=1.6, ls="--", label="none")
+            ax.plot(epochs, weights[:, i, lay.n_sources], color="black", lw=1.6, ls="--", label="none")
         ax.axhline(0.5 if independent else 1.0 / (n + has_none), color="grey", lw=0.8, ls=":")
         ax.set_title(f"into block {i + 1} ({n} candidate{'s' if n > 1 else ''})", fontsize=9)
         top = weights[:, i].max() * 1.15
         ax.set_ylim(-0.02, 1.02 if (n == 1 and not has_none) or independent else min(1.02, max(0.5, top)))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, ncol=2, loc="upper left", frameon=False)
-    for ax in axes[1]:
-        ax.set_xlabel("epoch")
+        if not shared_legend:
+            ax.legend(fontsize=7, ncol=2, loc="upper left", frameon=False)
+    for ax in list(axes.flat)[len(blocks):]:
+        ax.axis("off")
+    for col in range(cols):  # the lowest panel of each column shows the epochs
+        lowest = axes[max(r for r in range(rows) if r * cols + col < len(blocks)), col]
+        lowest.set_xlabel("epoch")
+        lowest.tick_params(labelbottom=True)
     for ax in axes[:, 0]:
         ax.set_ylabel(scale)
     note = "dotted: gate 0.5" if independent else "dotted: uniform weight 1/n over the block's choices"
     fig.suptitle((title + "\n" if title else "") + note, fontsize=10)
-    fig.tight_layout()
+    if shared_legend:  # the last panel has every source (and none): one key for all
+        handles, labels = axes.flat[len(blocks) - 1].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower right", ncol=min(8, len(labels)), fontsize=8, frameon=False,
+                   title="source block")
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
+    else:
+        fig.tight_layout()
     return fig
 
 
 def architecture(strength: np.ndarray, title: str = "", channels: Sequence[int] | None = None) -> Figure:
-    """VGG11's 8 conv blocks in a row (pools marked) with shortcuts j -> i as arcs.
+    """The network's conv blocks in a row (pools marked) with shortcuts j -> i as arcs (VGG11: 8 blocks).
 
-    ``strength`` [8, 6] in 0..1: an arc's width and opacity grow with it; 0 draws nothing.
+    ``strength`` [n, n-2] in 0..1: an arc's width and opacity grow with it; 0 draws nothing.
     Pass a 0/1 mask to draw a derived architecture."""
-    strength = np.where(CANDIDATES, np.asarray(strength, dtype=float)[:, :N_SOURCES], 0.0)  # a none column: no arc
-    fig, ax = plt.subplots(figsize=(11, 4.2))
-    xs = np.arange(1, N_BLOCKS + 1) * 1.3
+    strength = np.asarray(strength, dtype=float)
+    lay = layout.of(strength)
+    strength = np.where(lay.candidates, strength[:, :lay.n_sources], 0.0)  # a none column: no arc
+    rise, top = 0.32, 0.35 + 0.55 + 0.32 * (lay.n_blocks - 1) + 0.3  # an arc j -> i rises with i - j
+    fig, ax = plt.subplots(figsize=(11 * max(1.0, lay.n_blocks / 8) ** 0.8, 4.2 * max(1.0, (top + 0.8) / 4.24)))
+    xs = np.arange(1, lay.n_blocks + 1) * 1.3
     cmap = plt.get_cmap("plasma_r")
     ax.annotate("", xy=(xs[0] - 0.42, 0), xytext=(xs[0] - 1.0, 0), arrowprops=dict(arrowstyle="->", lw=1.2))
     ax.text(xs[0] - 1.05, 0, "input", ha="right", va="center", fontsize=9)
@@ -176,18 +208,18 @@ def architecture(strength: np.ndarray, title: str = "", channels: Sequence[int] 
         ax.add_patch(box)
         label = f"conv{i}" + (f"\n{channels[k]}" if channels is not None else "")
         ax.text(x, 0.02, label, ha="center", va="center", fontsize=9)
-        if i in POOL_AFTER:
+        if i in lay.pool_after:
             ax.text(x, -0.5, "pool", ha="center", va="top", fontsize=7.5, color="#555555")
         nxt = xs[k + 1] - 0.42 if k + 1 < len(xs) else x + 1.0
         ax.annotate("", xy=(nxt, 0), xytext=(x + 0.4, 0), arrowprops=dict(arrowstyle="->", lw=1.2))
     ax.text(xs[-1] + 1.05, 0, "FC", ha="left", va="center", fontsize=9)
-    for i in range(N_BLOCKS):
-        for j in range(N_SOURCES):
+    for i in range(lay.n_blocks):
+        for j in range(lay.n_sources):
             s = strength[i, j]
             if s <= 0:
                 continue
             x0, x1 = xs[j] + 0.1, xs[i] - 0.1
-            height = 0.55 + 0.32 * (i - j)
+            height = 0.55 + rise * (i - j)
             verts = [(x0, 0.35), (x0, 0.35 + height), (x1, 0.35 + height), (x1, 0.35)]
             path = MplPath(verts, [MplPath.MOVETO, MplPath.CURVE4, MplPath.CURVE4, MplPath.CURVE4])
             ax.add_patch(PathPatch(path, fc="none", ec=cmap(0.15 + 0.85 * s), lw=0.6 + 4.0 * s,
@@ -197,7 +229,7 @@ def architecture(strength: np.ndarray, title: str = "", channels: Sequence[int] 
     sm = matplotlib.cm.ScalarMappable(cmap=arc_colours, norm=matplotlib.colors.Normalize(0, 1))
     fig.colorbar(sm, ax=ax, fraction=0.025, pad=0.01, label="shortcut weight")
     ax.set_xlim(xs[0] - 1.6, xs[-1] + 1.5)
-    ax.set_ylim(-0.8, 0.35 + 0.55 + 0.32 * 7 + 0.3)
+    ax.set_ylim(-0.8, top)
     ax.set_aspect("auto")
     ax.axis("off")
     ax.set_title(title, fontsize=10)
@@ -313,16 +345,15 @@ def tables_side_by_side(tables: Sequence[np.ndarray], titles: Sequence[str], sca
 
     cols = min(2, len(tables))
     rows = -(-len(tables) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 4.9 * rows), squeeze=False)
+    panel = _grown((6.2, 4.9), tables[0])
+    fig, axes = plt.subplots(rows, cols, figsize=(panel[0] * cols, panel[1] * rows), squeeze=False)
     for ax, table, title, scale in zip(axes.flat, tables, titles, scales):
         data = heatmap_data(table)
         sns.heatmap(data.filled(np.nan), mask=data.mask, annot=True, fmt=".2f", annot_kws={"size": 9},
                     linewidths=0.5, linecolor="white", vmin=0, vmax=1, cmap="viridis", ax=ax,
                     cbar_kws={"label": "\n(".join(scale.split(" (", 1)) if "(" in scale else scale, "shrink": 0.8})
         ax.set_facecolor("#eeeeee")
-        ax.set_xticklabels([str(j) for j in range(1, N_SOURCES + 1)] + (["none"] if data.shape[1] > N_SOURCES else []),
-                           fontsize=9)
-        ax.set_yticklabels([str(i) for i in range(1, N_BLOCKS + 1)], rotation=0, fontsize=9)
+        _axis_labels(ax, data, 9)
         ax.set_xlabel("source block j")
         ax.set_ylabel("destination block i")
         ax.set_title(title, fontsize=10)
@@ -346,12 +377,12 @@ def reference_side_by_side(weights: np.ndarray, raw: np.ndarray, report_weights:
               (raw, "ours: raw alpha", dict(cmap="RdBu_r", center=0.0, vmin=-limit, vmax=limit)),
               (report_raw, "report, Table 3: raw alpha", dict(cmap="RdBu_r", center=0.0, vmin=-limit, vmax=limit))]
     for ax, (table, title, style) in zip(axes.flat, panels):
-        data = heatmap_data(np.asarray(table, dtype=float)[:, :N_SOURCES])
+        table = np.asarray(table, dtype=float)
+        data = heatmap_data(table[:, :layout.of(table).n_sources])
         sns.heatmap(data.filled(np.nan), mask=data.mask, annot=True, fmt=".2f", annot_kws={"size": 7.5},
                     linewidths=0.5, linecolor="white", ax=ax, **style)
         ax.set_facecolor("#eeeeee")
-        ax.set_xticklabels([str(j) for j in range(1, N_SOURCES + 1)], fontsize=8)
-        ax.set_yticklabels([str(i) for i in range(1, N_BLOCKS + 1)], rotation=0, fontsize=8)
+        _axis_labels(ax, data, 8)
         ax.set_xlabel("source block j")
         ax.set_ylabel("destination block i")
         ax.set_title(title, fontsize=9.5)
@@ -465,21 +496,20 @@ def mean_std_heatmap(mean: np.ndarray, std: np.ndarray, picks: Sequence[Sequence
 
     data = heatmap_data(mean)
     labels = np.array([[f"{m:.2f}\n±{s:.2f}" for m, s in zip(rm, rs)] for rm, rs in zip(mean, std)])
-    fig, ax = plt.subplots(figsize=(7.6, 5.8))
+    fig, ax = plt.subplots(figsize=_grown((7.6, 5.8), data))
     sns.heatmap(data.filled(np.nan), mask=data.mask, annot=labels, fmt="", annot_kws={"size": 7.5}, vmin=0, vmax=1,
                 cmap="viridis", linewidths=0.6, linecolor="white", ax=ax,
                 cbar_kws={"label": "mean softmax weight across runs (rows sum to 1)"})
     ax.set_facecolor("#eeeeee")
     markers = "ov^sD"
     for k, (run_picks, name) in enumerate(zip(picks, names)):
-        for block, j in zip(range(3, 9), run_picks):
+        for block, j in zip(range(3, data.shape[0] + 1), run_picks):
             if j:
                 ax.scatter(j - 1 + 0.2 + 0.2 * k, block - 1 + 0.15, marker=markers[k % len(markers)], s=26,
                            color="white", edgecolor="black", linewidth=0.6, zorder=3,
                            label=f"argmax of {name}" if block == 3 else None)
     ax.legend(loc="upper right", fontsize=7.5, framealpha=0.9)
-    ax.set_xticklabels([str(j) for j in range(1, N_SOURCES + 1)])
-    ax.set_yticklabels([str(i) for i in range(1, N_BLOCKS + 1)], rotation=0)
+    _axis_labels(ax, data)
     ax.set_xlabel("source block j")
     ax.set_ylabel("destination block i")
     ax.set_title(title, fontsize=10)

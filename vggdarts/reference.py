@@ -10,14 +10,19 @@ destination blocks i = 1..8, columns source blocks j = 1..6; cells that are not 
   rejected sources of a row sit together and |alpha| stays small; without one they drift apart.
 * :func:`against_report` — per row 4..8: the argmax against the report's, Spearman rho between the two rows'
   weights, and over all movable cells the project's even-share-centred Kendall tau (``agreement.table_tau``).
+
+The report's tables are VGG11's: both functions refuse another network's table with a clear message.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy import stats
 
-from .agreement import CANDIDATES, even_share, table_tau
+from . import layout
+from .agreement import even_share, table_tau
 from .relaxations import Relaxation
+
+CANDIDATES = layout.get("vgg11").candidates  # the report searched VGG11
 
 REPORT_BEST_TEST_ACC = 85.54  # per cent, on the original CIFAR-10 files (ours: the JPEG copy)
 BEST_TEST_LINE = (REPORT_BEST_TEST_ACC, f"original report: best test {REPORT_BEST_TEST_ACC:.2f}% (original CIFAR-10)")  # for plots.curves
@@ -28,6 +33,15 @@ def _rows(rows: dict[int, list[float]]) -> np.ndarray:
     for i, values in rows.items():
         table[i - 1, :len(values)] = values
     return table
+
+
+def _vgg11(table) -> np.ndarray:
+    table = np.asarray(table, dtype=float)
+    if layout.of(table).name != "vgg11":
+        raise ValueError(f"the original report's Tables 2 and 3 are VGG11's (8 x 6); this table is "
+                         f"{layout.of(table).name}'s ({table.shape[0]} x {table.shape[1]}): there is nothing to "
+                         "compare it with")
+    return table[:, :CANDIDATES.shape[1]]
 
 
 REPORT_TABLE2 = _rows({  # softmax weights
@@ -51,7 +65,7 @@ REPORT_TABLE3 = _rows({  # raw alpha
 def signature(raw: np.ndarray) -> dict:
     """Per block 4..8 (rows with a choice): argmax source (1-based), the rejected sources' spread and mean; and
     the largest |alpha| over the candidate cells.  ``raw``: [8, 6] (a none column beyond 6 is ignored)."""
-    raw = np.asarray(raw, dtype=float)[:, :CANDIDATES.shape[1]]
+    raw = _vgg11(raw)
     rows = []
     for i in range(3, 8):
         values = raw[i][CANDIDATES[i]]
@@ -64,7 +78,7 @@ def signature(raw: np.ndarray) -> dict:
 
 def against_report(table: np.ndarray, relaxation: str = "softmax") -> dict:
     """How a relaxed table [8, 6] (or [8, 7]) agrees with the report's Table 2, block by block and overall."""
-    table = np.asarray(table, dtype=float)[:, :CANDIDATES.shape[1]]
+    table = _vgg11(table)
     rows = []
     for i in range(3, 8):
         ours, theirs = table[i][CANDIDATES[i]], REPORT_TABLE2[i][CANDIDATES[i]]

@@ -1,12 +1,12 @@
 """Relaxations: how the architecture parameters alpha become the supernet's edge weights.
 
-A relaxation is one small piece: it turns alpha [8, C] into the edge weights [8, 6]
+A relaxation is one small piece: it turns alpha [n, C] into the edge weights [n, n-2] (VGG11: [8, C], [8, 6])
 that eq. (1) multiplies the shortcuts by, gives the deterministic table that is
 recorded, plotted and derived from, and may add a term to the alpha step's loss.
 The supernet's forward pass is the same for all of them.
 
 =============  ====  ==========================================================
-name           C     edge weights of block i
+name           C     edge weights of block i (C for VGG11; n-2 or n-1 in general)
 =============  ====  ==========================================================
 softmax        6     softmax over block i's candidates (the study's; DARTS)
 softmax_none   7     softmax over the candidates plus a "none" candidate
@@ -20,8 +20,8 @@ gumbel         7     Gumbel-softmax samples over candidates plus none at tempera
                      Evaluation, tables and derivation use softmax(alpha) (no noise)
 =============  ====  ==========================================================
 
-Column 7 (index 6), where there is one, is "none"; it exists for blocks 3..8
-only.  Non-candidate cells are 0 in every table.
+The last column (VGG11: column 7, index 6), where there is one, is "none"; it exists for blocks
+3..n only.  Non-candidate cells are 0 in every table.
 """
 from __future__ import annotations
 
@@ -30,12 +30,11 @@ from dataclasses import dataclass
 
 import torch
 
-NONE_COLUMN = 6  # index of the "none" column in 7-column tables
 NAMES = ("softmax", "softmax_none", "sigmoid", "gumbel")
 
 
 def choices(candidates: torch.Tensor, with_none: bool) -> torch.Tensor:
-    """Bool [8, 6] or [8, 7]: the cells a block chooses among (candidates, plus none for blocks with any)."""
+    """Bool [n, n-2] or [n, n-1]: the cells a block chooses among (candidates, plus none for blocks with any)."""
     if not with_none:
         return candidates
     return torch.cat([candidates, candidates.any(dim=1, keepdim=True)], dim=1)
@@ -79,9 +78,9 @@ class Relaxation:
     def stochastic(self) -> bool:
         return self.name == "gumbel"
 
-    @property
-    def columns(self) -> int:
-        return 7 if self.has_none else 6
+    def columns(self, n_sources: int) -> int:
+        """Columns of alpha for a network with ``n_sources`` source columns (VGG11: 6): one more for none."""
+        return n_sources + self.has_none
 
     def scale_label(self) -> str:
         if self.independent:
@@ -90,23 +89,23 @@ class Relaxation:
 
     # -- alpha -> weights
     def table(self, alpha: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-        """The deterministic table [8, C] (with the none column where there is one)."""
+        """The deterministic table [n, C] (with the none column where there is one)."""
         if self.independent:
             return torch.sigmoid(alpha) * candidates
         return masked_softmax(alpha, choices(candidates, self.has_none))
 
     def edge_weights(self, alpha: torch.Tensor, candidates: torch.Tensor,
                      noise: torch.Tensor | None = None, tau: float = 1.0) -> torch.Tensor:
-        """The weights [8, 6] eq. (1) uses: the table's shortcut columns, or a Gumbel-softmax sample."""
+        """The weights [n, n-2] eq. (1) uses: the table's shortcut columns, or a Gumbel-softmax sample."""
         if noise is None:
-            return self.table(alpha, candidates)[:, :6]
+            return self.table(alpha, candidates)[:, :candidates.shape[1]]
         allowed = choices(candidates, self.has_none)
         soft = masked_softmax((alpha + noise) / tau, allowed)
         if self.hard:
             index = soft.masked_fill(~allowed, -1.0).argmax(dim=1, keepdim=True)
             one_hot = torch.zeros_like(soft).scatter_(1, index, 1.0) * allowed.any(dim=1, keepdim=True)
             soft = one_hot - soft.detach() + soft  # straight through: one-hot forward, soft gradient
-        return soft[:, :6]
+        return soft[:, :candidates.shape[1]]
 
     def penalty(self, alpha: torch.Tensor, candidates: torch.Tensor,
                 index: torch.Tensor | None = None) -> torch.Tensor | float:
@@ -125,8 +124,8 @@ class Relaxation:
         return self.tau_max + (self.tau_min - self.tau_max) * epoch / (epochs - 1)
 
     def noise_stream(self, seed: int, epoch: int, shape: tuple[int, int] = (8, 7)):
-        """Gumbel(0, 1) draws for epoch ``epoch``; depends only on (seed, epoch), so a resumed run draws
-        exactly what an uninterrupted one would."""
+        """Gumbel(0, 1) draws of alpha's ``shape`` (VGG11 with none: [8, 7]) for epoch ``epoch``; depends only on
+        (seed, epoch), so a resumed run draws exactly what an uninterrupted one would."""
         g = torch.Generator().manual_seed(seed * 1_000_033 + 7 * epoch + 3)
         while True:
             u = torch.rand(shape, generator=g, dtype=torch.float64).clamp_(1e-12, 1 - 1e-12)
@@ -143,17 +142,18 @@ class Sampler:
     gradient sees one fixed draw).  A no-op for deterministic relaxations.
 
     ``draws`` samples (the epoch's steps) are drawn up front and moved to ``device`` in one copy, so a
-    step never waits on a host-to-device transfer; any further step draws on from the same stream."""
+    step never waits on a host-to-device transfer; any further step draws on from the same stream.
+    ``shape``: alpha's (the network's table with none; VGG11 [8, 7])."""
 
     def __init__(self, relaxation: Relaxation, seed: int, epoch: int = 0, epochs: int = 1, draws: int = 0,
-                 device: torch.device | str = "cpu"):
-        self.relaxation, self.seed, self.epochs = relaxation, seed, epochs
+                 device: torch.device | str = "cpu", shape: tuple[int, int] = (8, 7)):
+        self.relaxation, self.seed, self.epochs, self.shape = relaxation, seed, epochs, tuple(shape)
         self.start(epoch, draws, device)
 
     def start(self, epoch: int, draws: int = 0, device: torch.device | str = "cpu") -> None:
         """Begin epoch ``epoch``: its temperature and its noise stream (``draws`` samples drawn up front)."""
         self.tau = self.relaxation.temperature(epoch, self.epochs)
-        self.stream = self.relaxation.noise_stream(self.seed, epoch) if self.relaxation.stochastic else None
+        self.stream = self.relaxation.noise_stream(self.seed, epoch, self.shape) if self.relaxation.stochastic else None
         self.drawn = (torch.stack([next(self.stream) for _ in range(draws)]).to(device)
                       if self.stream is not None and draws > 0 else None)
         self.used = 0

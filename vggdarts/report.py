@@ -121,14 +121,15 @@ def search_records_table(results: Path) -> str:
 
 
 def alpha_markdown(table: np.ndarray, has_none: bool = False, digits: int = 4, bold: bool = True) -> str:
-    """A table in the study's layout (rows i = destination block 3..8, columns j = source block; blank = not a
+    """A table in the study's layout (rows i = destination block 3..n, columns j = source block; blank = not a
     candidate), the block's strongest choice in bold."""
-    from .derive import CANDIDATES
+    from . import layout
 
-    cols = [str(j) for j in range(1, 7)] + (["none"] if has_none else [])
+    lay = layout.of(table)
+    cols = [str(j) for j in range(1, lay.n_sources + 1)] + (["none"] if has_none else [])
     lines = ["| i \\ j | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    for i in range(2, 8):
-        allowed = list(CANDIDATES[i]) + ([True] if has_none else [])
+    for i in lay.searched_blocks:
+        allowed = list(lay.candidates[i]) + ([True] if has_none else [])
         best = max((v for v, ok in zip(table[i], allowed) if ok), default=None)
         cells = ["" if not ok else (f"**{v:.{digits}f}**" if bold and v == best else f"{v:.{digits}f}")
                  for v, ok in zip(table[i], allowed)]

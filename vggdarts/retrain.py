@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from . import accel
-from .config import RetrainConfig
+from . import layout
+from .config import ConfigError, RetrainConfig
 from .data import load_dataset, split_in_two, stratified_subset
 from .derive import format_mask, load_mask
 from .rundir import RunDir, RunDirError, read_json
@@ -35,6 +36,9 @@ def retrain(config: RetrainConfig, run_dir: str | Path, wait: bool = True) -> di
     The run directory is locked meanwhile: a second process waits (or, with ``wait=False``, gets files.Busy)."""
     config.validate()
     mask, arch_record = load_mask(config.arch)
+    if layout.of(mask).name != config.net:
+        raise ConfigError(f"{config.arch} is a {layout.of(mask).name} architecture ({mask.shape[0]}x{mask.shape[1]}), "
+                          f"but net={config.net}; pass net={layout.of(mask).name}. Nothing was trained.")
     run = RunDir(run_dir, "retrain", config)
     with run.locked(wait):
         check_same_architecture(run, mask)
@@ -76,7 +80,7 @@ def _retrain(config: RetrainConfig, run: RunDir, mask, arch_record: dict) -> dic
     test = make_batches(data, data.test_x[test_idx], data.test_y[test_idx], config, device, train=False)
 
     torch.manual_seed(config.seed)
-    model = SuperNet(config.width, len(data.classes), mask=torch.from_numpy(mask))
+    model = SuperNet(config.width, len(data.classes), mask=torch.from_numpy(mask), net=config.net)
     params, macs = count_parameters(model), count_macs(model)
     model = accel.prepare(model.to(device, memory_format=torch.channels_last), config, device)
     opt, sched = sgd_and_schedule(model.parameters(), config)

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__
+from . import __version__, layout
 from .config import field_defaults
 from .files import atomic_write_bytes, atomic_write_text, file_lock
 
@@ -183,9 +183,10 @@ def _fmt(value: float) -> str:
 
 
 def table_csv(table: np.ndarray) -> str:
-    """An [8, 6] table as CSV: header j1..j6 (plus ``none`` for an [8, 7] table), one row per block i,
-    4 decimals."""
-    names = [f"j{j}" for j in range(1, min(table.shape[1], 6) + 1)] + (["none"] if table.shape[1] > 6 else [])
+    """An [n, n-2] table as CSV: header j1..j(n-2) (plus ``none`` for an [n, n-1] table), one row per block i,
+    4 decimals (VGG11: [8, 6], j1..j6)."""
+    n = layout.of(table).n_sources
+    names = [f"j{j}" for j in range(1, n + 1)] + (["none"] if table.shape[1] > n else [])
     lines = ["i," + ",".join(names)]
     for i, row in enumerate(table, start=1):
         lines.append(f"{i}," + ",".join(f"{v:.4f}" for v in row))
@@ -193,7 +194,7 @@ def table_csv(table: np.ndarray) -> str:
 
 
 def read_table_csv(path: str | os.PathLike) -> np.ndarray:
-    """Read a table written by :func:`table_csv` back into an [8, 6] (or [8, 7], with none) array."""
+    """Read a table written by :func:`table_csv` back into an [n, n-2] (or [n, n-1], with none) array."""
     return np.loadtxt(path, delimiter=",", skiprows=1)[:, 1:]
 
 

@@ -265,11 +265,16 @@ TABLES = {"scale-report": report_table, "scale-widths": widths_table, "scale-pic
 
 def against_report_figure(run_dir: str | Path, out_dir: str | Path | None = None, prefix: str = "",
                           show: bool = False) -> list[Path]:
-    """A search record's final softmax weights and raw alpha beside the original report's Tables 2 and 3."""
-    from . import figures as fig, plots
+    """A search record's final softmax weights and raw alpha beside the original report's Tables 2 and 3.
+    The report searched VGG11: another network's record draws nothing, and says so."""
+    from . import figures as fig, layout, plots
 
     run_dir = Path(run_dir)
     raw, table = alpha_tables(run_dir)
+    if layout.of(table).name != "vgg11":
+        print(f"{run_dir} searched {layout.of(table).name.upper()}; the original report's Tables 2 and 3 are "
+              "VGG11's, so there is nothing to set beside them.")
+        return []
     side = plots.reference_side_by_side(table, raw, reference.REPORT_TABLE2, reference.REPORT_TABLE3,
                                         f"This implementation ({fig.provenance(run_dir)}) against the original "
                                         f"report (width 1, 100 epochs, original CIFAR-10)")

@@ -45,12 +45,11 @@ import numpy as np
 from scipy.special import log_expit, log_softmax, logsumexp
 
 from .files import atomic_write_text
+from . import layout
 from .relaxations import Relaxation
-from .supernet import block_shapes, candidate_mask
 
 log = logging.getLogger("vggdarts")
 
-CANDIDATES = candidate_mask().numpy()
 NO_MASS = -1e6  # an empty block's log mass without a none column: below any attainable log weight
 ALPHA_RULES = ("logprob", "edge sum", "kept mass")
 
@@ -58,7 +57,7 @@ ALPHA_RULES = ("logprob", "edge sum", "kept mass")
 def in_figure3_space(mask) -> bool:
     """Exactly one shortcut into each block that has candidates (3..8 in VGG11)."""
     m = np.asarray(mask, dtype=bool)
-    return bool((m.sum(1)[CANDIDATES.any(1)] == 1).all())
+    return bool((m.sum(1)[layout.of(m).candidates.any(1)] == 1).all())
 
 
 def final_alpha(search_run: str | Path) -> tuple[np.ndarray, str]:
@@ -76,11 +75,12 @@ def log_weights(raw, relaxation: str = "softmax") -> dict[str, np.ndarray | None
     [8, 6] log(1 - g) for independent gates, else None; ``none`` [8] the none column's log weight, else None."""
     relax = Relaxation(relaxation)
     raw = np.asarray(raw, dtype=float)
-    n = CANDIDATES.shape[1]
+    cand = layout.of(raw).candidates
+    n = cand.shape[1]
     if relax.independent:
-        inf = np.where(CANDIDATES, 0.0, -np.inf)
+        inf = np.where(cand, 0.0, -np.inf)
         return {"keep": log_expit(raw[:, :n]) + inf, "drop": log_expit(-raw[:, :n]) + inf, "none": None}
-    allowed = np.hstack([CANDIDATES, CANDIDATES.any(1, keepdims=True)]) if relax.has_none else CANDIDATES
+    allowed = np.hstack([cand, cand.any(1, keepdims=True)]) if relax.has_none else cand
     logits = np.where(allowed, raw[:, :allowed.shape[1]], -np.inf)
     rows = allowed.any(1)
     logw = np.full(allowed.shape, -np.inf)
@@ -89,7 +89,7 @@ def log_weights(raw, relaxation: str = "softmax") -> dict[str, np.ndarray | None
 
 
 def _gates_loglik(lw, mask) -> float:
-    return float(lw["keep"][mask].sum() + lw["drop"][CANDIDATES & ~mask].sum())
+    return float(lw["keep"][mask].sum() + lw["drop"][layout.of(mask).candidates & ~mask].sum())
 
 
 def alpha_logprob(raw, mask, relaxation: str = "softmax") -> float:
@@ -98,7 +98,7 @@ def alpha_logprob(raw, mask, relaxation: str = "softmax") -> float:
     lw, mask = log_weights(raw, relaxation), np.asarray(mask, dtype=bool)
     if lw["drop"] is not None:
         return _gates_loglik(lw, mask)
-    per_block = mask.sum(1)[CANDIDATES.any(1)]
+    per_block = mask.sum(1)[layout.of(mask).candidates.any(1)]
     if (per_block > 1).any() or ((per_block == 0).any() and lw["none"] is None):
         return float("nan")
     return alpha_edge_sum(raw, mask, relaxation)
@@ -111,7 +111,7 @@ def alpha_edge_sum(raw, mask, relaxation: str = "softmax") -> float:
         return _gates_loglik(lw, mask)
     score = float(lw["keep"][mask].sum())
     if lw["none"] is not None:
-        score += float(lw["none"][CANDIDATES.any(1) & ~mask.any(1)].sum())
+        score += float(lw["none"][layout.of(mask).candidates.any(1) & ~mask.any(1)].sum())
     return score
 
 
@@ -122,7 +122,7 @@ def alpha_kept_mass(raw, mask, relaxation: str = "softmax") -> float:
     if lw["drop"] is not None:
         return _gates_loglik(lw, mask)
     score = 0.0
-    for i in np.flatnonzero(CANDIDATES.any(1)):
+    for i in layout.of(mask).searched_blocks:
         if mask[i].any():
             score += float(logsumexp(lw["keep"][i][mask[i]]))
         else:
@@ -135,16 +135,18 @@ ALPHA_SCORES = {"logprob": alpha_logprob, "edge sum": alpha_edge_sum, "kept mass
 
 # ----------------------------------------------------------------------------- topology: NN-Mass, NN-Density
 
-def stages(width: float) -> list[dict]:
-    """VGG11's resolution stages as NN-Mass's cells: the blocks (1-based) whose sums run at one spatial size,
-    the channels there (at ``width``) and the candidate edges into them (the possible long-range links)."""
-    shapes = block_shapes(width)
+def stages(width: float, net: str | layout.Layout | None = None) -> list[dict]:
+    """The network's resolution stages (VGG11's by default) as NN-Mass's cells: the blocks (1-based) whose sums
+    run at one spatial size, the channels there (at ``width``) and the candidate edges into them (the possible
+    long-range links)."""
+    lay = layout.get(net)
+    shapes = lay.block_shapes(width)
     out: dict[int, dict] = {}
     for i in range(1, len(shapes) + 1):
         size = 32 if i == 1 else shapes[i - 2][1]  # block i's sum lives at x_{i-1}'s size
         stage = out.setdefault(size, {"blocks": [], "channels": shapes[i - 1][0], "possible": 0})
         stage["blocks"].append(i)
-        stage["possible"] += int(CANDIDATES[i - 1].sum())
+        stage["possible"] += int(lay.candidates[i - 1].sum())
     return list(out.values())
 
 
@@ -152,7 +154,7 @@ def stage_densities(mask, width: float) -> list[tuple[int, float]]:
     """(channels, density) of every stage with possible links: its links over its candidate edges."""
     mask = np.asarray(mask, dtype=bool)
     return [(s["channels"], sum(int(mask[i - 1].sum()) for i in s["blocks"]) / s["possible"])
-            for s in stages(width) if s["possible"]]
+            for s in stages(width, layout.of(mask)) if s["possible"]]
 
 
 def nn_density(mask, width: float) -> float:

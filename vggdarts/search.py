@@ -181,7 +181,7 @@ def _search(config: SearchConfig, run: RunDir) -> dict:
     a_eval = make_batches(data, data.train_x[a_idx], data.train_y[a_idx], config, device, train=False)
     test = make_batches(data, data.test_x[test_idx], data.test_y[test_idx], config, device, train=False)
 
-    model = SuperNet(config.width, len(data.classes), relaxations.from_config(config))
+    model = SuperNet(config.width, len(data.classes), relaxations.from_config(config), net=config.net)
     model = accel.prepare(model.to(device, memory_format=torch.channels_last), config, device)
     w_opt, sched = sgd_and_schedule(model.weight_parameters(), config)
     a_opt = alpha_optimizer(model, config)
@@ -199,7 +199,8 @@ def _search(config: SearchConfig, run: RunDir) -> dict:
         log.warning("dataset is %s: numbers from this run say nothing about CIFAR-10", data.name)
 
     meter = Meter(device)
-    sampler = relaxations.Sampler(model.relaxation, config.seed, epochs=config.epochs)  # Gumbel noise, if any
+    sampler = relaxations.Sampler(model.relaxation, config.seed, epochs=config.epochs,  # Gumbel noise, if any
+                                  shape=tuple(model.alpha.shape))
     step = search_step(model, w_opt, a_opt, config, sampler)
 
     def train_epoch(epoch: int):
@@ -257,7 +258,7 @@ def load_search_run(run_dir: str | Path, device: str = "auto"):
         ckpt = torch.load(run_dir / "supernet.pt", map_location="cpu", weights_only=True)
     data = load_dataset(config.dataset, config.data_root)
     w_idx, a_idx = search_split(data, config, ckpt if "split_weights" in ckpt else None)
-    model = SuperNet(config.width, len(data.classes), relaxations.from_config(config))
+    model = SuperNet(config.width, len(data.classes), relaxations.from_config(config), net=config.net)
     model.load_state_dict(ckpt["model"])
     model = model.to(resolve_device(device), memory_format=torch.channels_last)
     return config, data, model, w_idx, a_idx

@@ -1,7 +1,7 @@
-"""VGG11-BN with weighted shortcuts between its conv blocks: the search space.
+"""A plain VGG-BN with weighted shortcuts between its conv blocks: the search space.
 
 Block i (i = 1..8) of VGG11 is Conv3x3-BN(-ReLU), with a 2x2 max-pool after
-blocks 1, 2, 4, 6, 8.  Every block i >= 3 may receive shortcuts from the
+blocks 1, 2, 4, 6, 8 (other VGGs: layout.py; n blocks, an [n, n-2] table).  Every block i >= 3 may receive shortcuts from the
 outputs x_j of earlier blocks j = 1..i-2 (a shortcut skips at least one block):
 
     x_i = pool_i( ReLU( ConvBn_i(x_{i-1}) + sum_j w_ij * shortcut_ij(x_j) ) )      (1)
@@ -32,23 +32,20 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import layout
+from .layout import Layout
 from .relaxations import Relaxation, flat_index, masked_softmax
 
-VGG11_CHANNELS = (64, 128, 256, 256, 512, 512, 512, 512)
-POOL_AFTER = (1, 2, 4, 6, 8)  # blocks followed by a 2x2 max-pool
-N_BLOCKS, N_SOURCES = 8, 6  # the alpha table: rows i = 1..8, columns j = 1..6
 
 
-def candidate_mask() -> torch.Tensor:
-    """Bool [8, 6]: True where source j may feed block i (j <= i - 2). 21 cells."""
-    i = torch.arange(1, N_BLOCKS + 1).view(-1, 1)
-    j = torch.arange(1, N_SOURCES + 1).view(1, -1)
-    return j <= i - 2
+def candidate_mask(net: str | Layout | None = None) -> torch.Tensor:
+    """Bool [n, n-2]: True where source j may feed block i (j <= i - 2); VGG11: [8, 6], 21 cells."""
+    return torch.from_numpy(layout.get(net).candidates.copy())
 
 
-def candidate_edges() -> list[tuple[int, int]]:
-    """The 21 candidate edges as (source j, destination i), 1-based, sorted by i then j."""
-    return [(j + 1, i + 1) for i, j in candidate_mask().nonzero().tolist()]
+def candidate_edges(net: str | Layout | None = None) -> list[tuple[int, int]]:
+    """The candidate edges as (source j, destination i), 1-based, sorted by i then j (VGG11: 21)."""
+    return [(j + 1, i + 1) for i, j in candidate_mask(net).nonzero().tolist()]
 
 
 def softmax_relaxation(alpha: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
@@ -58,17 +55,13 @@ def softmax_relaxation(alpha: torch.Tensor, candidates: torch.Tensor) -> torch.T
 
 # ----------------------------------------------------------------------------- modules
 
-def block_shapes(width: float) -> list[tuple[int, int]]:
-    """(channels, spatial size) of each block's output x_1..x_8 for 32x32 input."""
-    shapes, size = [], 32
-    for i, c in enumerate(scaled_channels(width), start=1):
-        size = size // 2 if i in POOL_AFTER else size
-        shapes.append((c, size))
-    return shapes
+def block_shapes(width: float, net: str | Layout | None = None) -> list[tuple[int, int]]:
+    """(channels, spatial size) of each block's output x_1..x_n for 32x32 input."""
+    return layout.get(net).block_shapes(width)
 
 
-def scaled_channels(width: float) -> list[int]:
-    return [max(1, round(c * width)) for c in VGG11_CHANNELS]
+def scaled_channels(width: float, net: str | Layout | None = None) -> list[int]:
+    return layout.get(net).scaled_channels(width)
 
 
 class ConvBn(nn.Sequential):
@@ -88,41 +81,42 @@ def make_shortcut(src: tuple[int, int], dst: tuple[int, int]) -> nn.Module:
 
 
 class SuperNet(nn.Module):
-    """VGG11-BN whose blocks 3..8 sum weighted shortcuts from earlier blocks, eq. (1).
+    """A plain VGG-BN (``net``, default VGG11) whose blocks 3..n sum weighted shortcuts from earlier blocks, eq. (1).
 
     ``mask=None``: the search supernet, edge weights = relaxation(alpha).
-    ``mask`` = 0/1 [8, 6]: a fixed architecture with exactly those shortcuts.
+    ``mask`` = 0/1 [n, n-2]: a fixed architecture with exactly those shortcuts (its shape names the network).
     """
 
     def __init__(self, width: float = 1.0, num_classes: int = 10, relaxation: str | Relaxation = "softmax",
-                 mask: torch.Tensor | None = None):
+                 mask: torch.Tensor | None = None, net: str | Layout | None = None):
         super().__init__()
-        channels, shapes = scaled_channels(width), block_shapes(width)
+        self.layout = layout.of(mask) if mask is not None and net is None else layout.get(net)
+        channels, shapes = self.layout.scaled_channels(width), self.layout.block_shapes(width)
         self.candidates: torch.Tensor
         self._override: torch.Tensor | None = None
         self._sample: tuple[torch.Tensor, float] | None = None  # Gumbel noise and temperature of this step
         self.autocast_dtype: torch.dtype | None = None  # e.g. bf16: the layers under autocast (accel.py)
-        self.register_buffer("candidates", candidate_mask(), persistent=False)
+        self.register_buffer("candidates", candidate_mask(self.layout), persistent=False)
         self.register_buffer("candidate_index", flat_index(self.candidates), persistent=False)
         if mask is None:
             self.relaxation = relaxation if isinstance(relaxation, Relaxation) else Relaxation(relaxation)
-            self.alpha = nn.Parameter(torch.zeros(N_BLOCKS, self.relaxation.columns))  # alpha starts at zero
+            self.alpha = nn.Parameter(torch.zeros(self.layout.n_blocks, self.relaxation.columns(self.layout.n_sources)))
             edges = self.candidates
         else:
             mask = torch.as_tensor(mask).bool()
-            check_mask(mask)
+            check_mask(mask, self.layout)
             self.relaxation, self.alpha = None, None
             self.register_buffer("fixed_weights", mask_weights(mask))
             edges = mask
         # sources[i-1] = the j's that feed block i; shortcuts["j_i"] adapts x_j to block i
-        self.sources = [[j + 1 for j in edges[i].nonzero().flatten().tolist()] for i in range(N_BLOCKS)]
+        self.sources = [[j + 1 for j in edges[i].nonzero().flatten().tolist()] for i in range(self.layout.n_blocks)]
         self.blocks = nn.ModuleList()
         self.pools = nn.ModuleList()
         self.shortcuts = nn.ModuleDict()
         c_in = 3
         for i, c in enumerate(channels, start=1):
             self.blocks.append(ConvBn(c_in, c, 3))
-            self.pools.append(nn.MaxPool2d(2) if i in POOL_AFTER else nn.Identity())
+            self.pools.append(nn.MaxPool2d(2) if i in self.layout.pool_after else nn.Identity())
             dst = (c, shapes[i - 2][1] if i >= 2 else 32)  # ConvBn_i's output: x_{i-1}'s size
             for j in self.sources[i - 1]:
                 self.shortcuts[f"{j}_{i}"] = make_shortcut(shapes[j - 1], dst)
@@ -130,7 +124,7 @@ class SuperNet(nn.Module):
         self.classifier = nn.Linear(channels[-1], num_classes)
 
     def edge_weights(self) -> torch.Tensor:
-        """w [8, 6]: w[i-1, j-1] is the weight of shortcut j -> i."""
+        """w [n, n-2]: w[i-1, j-1] is the weight of shortcut j -> i."""
         if self._override is not None:
             return self._override
         if self.alpha is None:
@@ -139,7 +133,7 @@ class SuperNet(nn.Module):
         return self.relaxation.edge_weights(self.alpha, self.candidates, noise, tau)
 
     def table(self) -> torch.Tensor:
-        """The deterministic relaxed table [8, 6] or [8, 7] (with "none"): what is recorded and derived from."""
+        """The deterministic relaxed table [n, n-2] or [n, n-1] (with "none"): what is recorded and derived from."""
         return self.relaxation.table(self.alpha, self.candidates)
 
     def alpha_penalty(self) -> torch.Tensor | float:
@@ -167,7 +161,7 @@ class SuperNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.edge_weights()  # always fp32: the relaxation runs before any autocast
-        outputs: list[torch.Tensor] = []  # x_1 .. x_8
+        outputs: list[torch.Tensor] = []  # x_1 .. x_n
         with torch.autocast(x.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None):
             for i, (conv_bn, pool) in enumerate(zip(self.blocks, self.pools), start=1):
                 h = conv_bn(x)  # ConvBn_i(x_{i-1})
@@ -193,14 +187,19 @@ def mask_weights(mask: torch.Tensor) -> torch.Tensor:
     return mask / mask.sum(1, keepdim=True).clamp(min=1)
 
 
-def check_mask(mask: torch.Tensor) -> None:
-    """A valid architecture mask is [8, 6], 0/1, and only uses candidate edges."""
-    if tuple(mask.shape) != (N_BLOCKS, N_SOURCES):
-        raise ValueError(f"mask must be 8x6 (rows = block i, columns = source j), got {tuple(mask.shape)}")
-    bad = mask.bool() & ~candidate_mask()
+def check_mask(mask: torch.Tensor, net: str | Layout | None = None) -> Layout:
+    """A valid architecture mask is [n, n-2] for its network (``net``; None: whichever its shape names), 0/1,
+    and only uses candidate edges.  Returns the network's layout."""
+    shape = tuple(mask.shape)
+    lay = layout.get(net) if net is not None else layout.of(mask)
+    if shape != (lay.n_blocks, lay.n_sources):
+        raise ValueError(f"mask must be {lay.n_blocks}x{lay.n_sources} for {lay.name} (rows = block i, columns = "
+                         f"source j), got {shape}")
+    bad = mask.bool() & ~candidate_mask(lay)
     if bad.any():
         cells = [(i + 1, j + 1) for i, j in bad.nonzero().tolist()]
         raise ValueError(f"mask has shortcuts that skip no block (need j <= i-2): (i, j) = {cells}")
+    return lay
 
 
 def count_macs(model: nn.Module, image_size: int = 32) -> int:
