@@ -96,23 +96,6 @@ def test_figures_are_shown_inline_in_the_executed_notebooks(study):
     assert any("image/png" in o.get("data", {}) for c in study["executed"]["03"].cells for o in c.get("outputs", []))
 
 
-def test_notebooks_02_and_03_with_the_paper_prefix_draw_what_the_scale_command_draws(study, tmp_path):
-    """figures/paper_* come from scale.figures; the notebooks, given figure_prefix="paper_" (and the report's
-    line on the curves), must reproduce the same files."""
-    from vggdarts import scale
-
-    by_notebook, by_package = tmp_path / "nb", tmp_path / "pkg"
-    for name, extra in (("02_alpha", {}), ("03_curves", {"report_line": True})):
-        _execute(name, tmp_path, run_dir=str(study["run_dir"]), figures_dir=str(by_notebook), figure_prefix="paper_",
-                 **extra)
-    made = {p.name for p in scale.figures(study["run_dir"], by_package)}
-    drawn = {p.name for p in by_notebook.iterdir() if p.suffix in (".png", ".pdf")}
-    assert made == drawn and "paper_against_report.png" in made
-    assert all(n.startswith("paper_") for n in made)
-    manifest = lambda d: json.loads((d / "figures.json").read_text())  # noqa: E731
-    assert manifest(by_notebook) == manifest(by_package)  # the same texts and data, not only the same names
-
-
 @pytest.mark.parametrize("kind", ["raw", "weights"])
 def test_heatmap_data_is_the_run_tables_with_non_candidates_masked(study, kind):
     table = read_table_csv(study["run_dir"] / f"alpha_{kind}.csv")
@@ -161,27 +144,6 @@ def test_ground_truth_notebook_runs_with_small_parameters(study, tmp_path):
         assert (tmp_path / "figures" / f"ground_truth_{name}.png").stat().st_size > 10_000
     rows = (tmp_path / "gt" / "groundtruth-smoke" / "groundtruth.csv").read_text().splitlines()
     assert len(rows) == 1 + 4 * 2  # (1 sampled + none, resnet, all) x 2 seeds
-
-
-def test_results_preset_redraws_every_committed_figure_as_committed(tmp_path, capsys):
-    """make run PRESET=results draws every figure in figures/ from the committed records, without writing into
-    results/, and each draws what the committed one does (texts and data, figures.json); a record edited since
-    fails here.  The HVP benchmark's figure is redrawn from its recorded JSON (notebook 03, hvp_record)."""
-    import json
-
-    from vggdarts.plots import MANIFEST
-
-    before = {p: p.stat().st_mtime_ns for p in (ROOT / "results").rglob("*") if p.is_file()}
-    assert run_notebooks("results", str(tmp_path)) == 0
-    assert {p: p.stat().st_mtime_ns for p in (ROOT / "results").rglob("*") if p.is_file()} == before
-    drawn = json.loads((tmp_path / "figures" / MANIFEST).read_text())
-    committed = json.loads((ROOT / "figures" / MANIFEST).read_text())
-    assert {p.stem for p in (ROOT / "figures").glob("*.png")} == set(committed), "a committed figure without its record"
-    unnamed = sorted(n for n, d in drawn.items() if not any(("CIFAR-10" in t or "synthetic" in t or "digits" in t) for t in d["texts"]))
-    assert not unnamed, f"figures whose texts do not name their data set: {unnamed}"
-    assert set(committed) <= set(drawn), f"not drawn by PRESET=results: {sorted(set(committed) - set(drawn))}"
-    stale = sorted(n for n in committed if drawn[n] != committed[n])
-    assert not stale, f"committed figures that their records no longer draw: {stale} (make figures-results)"
 
 
 def test_batch_runs_print_one_line_per_epoch_while_they_run(tmp_path, capsys):
