@@ -117,20 +117,32 @@ def _epochs_lasting(tmp_path, seconds):
     """How many epochs of ``_search_job`` take about ``seconds`` on this machine now (measured, not assumed:
     CI machines differ by 10x, and a job that ends before its timeout signal tests nothing)."""
     probe = _search_job(tmp_path, "probe", epochs=4)
-    start = time.perf_counter()
     run_jobs([probe], Engine(progress=False))
-    per_epoch = (time.perf_counter() - start) / 4
-    return int(min(max(seconds / per_epoch, 40), 2000))
+    with open(Path(probe.run_dir) / "metrics.csv") as f:  # each epoch's own seconds: no start-up in them
+        per_epoch = float(np.median([float(row["seconds"]) for row in csv.DictReader(f)]))
+    return int(min(max(seconds / per_epoch, 40), 4000))
+
+
+def _worker_start_up(tmp_path) -> float:
+    """Seconds a local worker takes to start and finish a 1-epoch job (process, imports, data): measured, since
+    a loaded machine takes several times longer than a quiet one."""
+    start = time.perf_counter()
+    run_jobs([_search_job(tmp_path, "start-up", epochs=1)], Engine("local", poll_s=0.2, progress=False),
+             tmp_path / "start-up-sweep")
+    return time.perf_counter() - start
 
 
 def test_a_forced_timeout_requeues_the_job_which_resumes_and_finishes(tmp_path):
-    # 15 s per attempt, the signal 5 s before: the job computes for ~25 s, so the signal always comes mid-run
-    # (after the worker's start-up and some checkpointed epochs) and the job needs at least one requeue
-    epochs = _epochs_lasting(tmp_path, 25)
+    # Each attempt lasts 15 s (longer where a worker's start-up is slow), the signal 5 s before its end; the job
+    # computes for 2.5 attempts' worth of epochs, so the signal always comes mid-run (after the worker's start-up
+    # and some checkpointed epochs) and the job needs at least one requeue.
+    start_up = _worker_start_up(tmp_path)
+    attempt = max(15.0, 3 * start_up)
+    epochs = _epochs_lasting(tmp_path, 2.5 * (attempt - 5 - start_up))
     reference = _search_job(tmp_path, "reference", epochs=epochs)
     run_jobs([reference], Engine(progress=False))
     job = _search_job(tmp_path, "timed", epochs=epochs)
-    engine = Engine("local", timeout_min=0.25, signal_delay_s=5, max_requeues=10, poll_s=0.2, progress=False)
+    engine = Engine("local", timeout_min=attempt / 60, signal_delay_s=5, max_requeues=10, poll_s=0.2, progress=False)
     [result] = run_jobs([job], engine, tmp_path / "sweep")
     assert result["status"] == "ok", result
     logs = "".join(p.read_text() for p in (tmp_path / "sweep" / "_submitit").glob("*_log.*"))
