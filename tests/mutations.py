@@ -33,8 +33,8 @@ class Mutation:
 WIRING = "tests/test_wiring.py"
 MUTATIONS = (
     Mutation("retrain builds the model without its mask", "vggdarts/retrain.py",
-             "model = SuperNet(config.width, len(data.classes), mask=torch.from_numpy(mask))",
-             "model = SuperNet(config.width, len(data.classes), mask=torch.zeros(8, 6, dtype=torch.bool))",
+             "model = SuperNet(config.width, len(data.classes), mask=torch.from_numpy(mask), net=config.net)",
+             "model = SuperNet(config.width, len(data.classes), mask=torch.zeros(8, 6, dtype=torch.bool), net=config.net)",
              (WIRING,)),
     Mutation("retrain reports every other evaluation 7 points low", "vggdarts/retrain.py",
              "        val_loss, val_acc = evaluate(model, val) if len(val_idx) else (NAN, NAN)\n",

@@ -3,6 +3,7 @@ mask's, the numbers it reports are its own model's on the right split, a resumed
 one, a record keeps val and test apart, the one-shot score reads the alpha half, the Gumbel sample is
 softmax((alpha + g) / tau), and derivation counts the none column."""
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,3 +182,13 @@ def test_derivation_counts_the_none_column():
     top[7, :6], top[7, 6] = 0.16, 0.04
     picks = derive.topk(top, 1)
     assert picks[3].sum() == 1 and not picks[7].any()
+
+
+def test_every_mutation_of_the_mutation_check_still_applies():
+    """`make mutate` edits exact passages: one that no longer occurs exactly once would test nothing."""
+    import mutations
+
+    root = Path(__file__).resolve().parents[1]
+    missing = [m.name for m in mutations.MUTATIONS if (root / m.path).read_text().count(m.old) != 1]
+    assert not missing, f"mutations whose passage is not in the code exactly once: {missing}"
+    assert all(Path(root / t.split("::")[0]).exists() for m in mutations.MUTATIONS for t in m.tests)
