@@ -32,7 +32,7 @@ run: $(BIN)/.installed data
 
 # The suite, then every notebook as committed (its cheap default parameters) under nbval.
 test: $(BIN)/.installed data
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 	$(BIN)/python -m pytest -q --nbval-lax notebooks/
 
 # A real browser (Debian's chromium + chromedriver, installed here if missing; apt-get needs root) opens
