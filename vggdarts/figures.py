@@ -165,8 +165,9 @@ def print_tables(run_dir: str | Path) -> None:
     """Print a run's final raw alpha and relaxed table (rows: block i; columns: source j, then none)."""
     raw, table, relaxation = final_table(run_dir)
     columns = f"columns: source j = 1..{layout.of(raw).n_sources}" + (", none" if relaxation.has_none else "")
-    print(f"{provenance(run_dir)}\nraw alpha (rows: block i, {columns})\n{raw.round(4)}")
-    print(f"{relaxation.scale_label()}\n{table.round(4)}")
+    fixed = dict(precision=4, suppress_small=True, floatmode="fixed", max_line_width=120)  # 0.0004, not 4.000e-04
+    print(f"{provenance(run_dir)}\nraw alpha (rows: block i, {columns})\n{np.array2string(raw, **fixed)}")
+    print(f"{relaxation.scale_label()}\n{np.array2string(table, **fixed)}")
     print("strongest shortcut into each block (argmax" + (", none allowed" if relaxation.has_none else "") + "):")
     print(derive.format_mask(derive.argmax(table)))
 
