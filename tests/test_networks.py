@@ -168,3 +168,16 @@ def test_vgg13_smoke_search_killed_mid_run_resumes_bit_identically(tmp_path):
     a, b = np.load(whole / "alpha.npz"), np.load(killed / "alpha.npz")
     assert a["raw"].shape == (3, 10, 8) and np.array_equal(a["raw"], b["raw"])
     assert np.array_equal(a["weights"], b["weights"])
+
+
+def test_the_vgg16_parameter_file_passes_the_network_to_the_search_notebook():
+    import papermill as pm
+
+    from vggdarts import notebook
+    from vggdarts.batch import load_params
+
+    params = load_params("vgg16-cpu")
+    declared = set().union(*(pm.inspect_notebook(str(ROOT / "notebooks" / f"{n}.ipynb")) for n in params["notebooks"]))
+    assert set(params) - {"notebooks"} <= declared, "a parameter no notebook declares would be dropped"
+    config = notebook.config("search", params["preset"], net=params["net"])
+    assert (config.net, config.width, config.epochs) == ("vgg16", 0.25, 50)
