@@ -74,19 +74,24 @@ def search_figures(run_dir: str | Path, out_dir: str | Path | None = None, prefi
     channels = lay.scaled_channels(cfg["width"])
     scale = relaxation.scale_label()
     kind = "sigmoid gates" if relaxation.independent else "Softmax weights"
+
+    def cf(what: str, sep: str = " (") -> str:  # the original study's tables and figures are VGG11's
+        return "" if lay.name != layout.DEFAULT else (f"{sep}cf. study {what}" + (")" if sep == " (" else ""))
+
     made = {}
     figures = {
-        "alpha_raw_heatmap": lambda: plots.alpha_heatmap(raw, "raw", f"Raw alpha (cf. study Table 3)\n{info}"),
+        "alpha_raw_heatmap": lambda: plots.alpha_heatmap(raw, "raw", f"Raw alpha{cf('Table 3')}\n{info}"),
         "alpha_weights_heatmap": lambda: plots.alpha_heatmap(
-            weights, "weights", f"{kind} of alpha (cf. study Table 2)\n{info}", scale),
+            weights, "weights", f"{kind} of alpha{cf('Table 2')}\n{info}", scale),
         "alpha_trajectories": lambda: plots.alpha_trajectories(
             history, f"Shortcut weights during the search\n{info}", scale.split(" (")[0], relaxation.independent),
         "architecture_all_candidates": lambda: plots.architecture(
-            weights, f"All {lay.n_candidates} candidate shortcuts, arc strength = {scale.split(' (')[0]} (cf. study Figure 1)\n{info}",
+            weights, f"All {lay.n_candidates} candidate shortcuts, arc strength = {scale.split(' (')[0]}{cf('Figure 1')}\n{info}",
             channels),
         "architecture_argmax": lambda: plots.architecture(
             weights[:, :lay.n_sources] * derive.argmax(weights),
-            f"Strongest shortcut into each block 3-{lay.n_blocks} (argmax; cf. study Figure 3), arc strength = its weight\n{info}",
+            f"Strongest shortcut into each block 3-{lay.n_blocks} (argmax{cf('Figure 3', '; ')}), arc strength = its weight\n"
+            f"{info}",
             channels),
     }
     for name, make in figures.items():
