@@ -85,6 +85,12 @@ MUTATIONS = (
     Mutation("the partial tau forgets the control's correlation with the truth", "vggdarts/stats.py",
              "return float((txy - txz * tyz) / np.sqrt((1 - txz ** 2) * (1 - tyz ** 2)))",
              "return float((txy - txz) / np.sqrt((1 - txz ** 2) * (1 - tyz ** 2)))", ("tests/test_stats.py",)),
+    Mutation("the search runs first order whatever config.order says", "vggdarts/search.py",
+             'if config.order == "first":', "if True:",
+             ("tests/test_search_run.py::test_second_order_search_takes_a_different_alpha_path_than_first_order",)),
+    Mutation("the supernet builds VGG11 whatever net says", "vggdarts/supernet.py",
+             "self.layout = layout.of(mask) if mask is not None and net is None else layout.get(net)",
+             "self.layout = layout.get(None)", ("tests/test_networks.py",)),
 )
 
 

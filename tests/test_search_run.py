@@ -62,10 +62,22 @@ def test_same_seed_same_alpha_different_seed_different_alpha(tmp_path):
     assert not np.array_equal(raw["a"], raw["c"])
 
 
-def test_second_order_search_runs(tmp_path):
-    summary = search(_config(epochs=1, order="second", train_subset=256), tmp_path / "r")
-    assert summary["epochs_done"] == 1
-    assert np.abs(np.load(tmp_path / "r" / "alpha.npz")["raw"]).max() > 0
+def test_second_order_search_takes_a_different_alpha_path_than_first_order(tmp_path):
+    """The unrolled gradient is not the first-order one: from the same seed and batches, a second-order search
+    (exact or finite-difference Hessian-vector product) ends with other alpha than a first-order one, and its
+    record says which it ran.  (The gradient itself is checked against finite differences in test_relaxations.)"""
+    runs = {"first": dict(order="first"), "exact": dict(order="second", hvp="exact"),
+            "fd": dict(order="second", hvp="fd")}
+    raw = {}
+    for name, over in runs.items():
+        summary = search(_config(epochs=1, train_subset=256, **over), tmp_path / name)
+        assert summary["epochs_done"] == 1
+        raw[name] = np.load(tmp_path / name / "alpha.npz")["raw"][-1]
+        config = json.loads((tmp_path / name / "config.json").read_text())
+        assert (config["order"], config["hvp"]) == (over["order"], over.get("hvp", config["hvp"]))
+    assert np.abs(raw["exact"]).max() > 0
+    assert not np.allclose(raw["exact"], raw["first"], rtol=0, atol=1e-6)
+    assert not np.allclose(raw["fd"], raw["first"], rtol=0, atol=1e-6)
 
 
 def test_sigkill_mid_epoch_then_resume_gives_bit_identical_alpha(smoke_run, tmp_path):
