@@ -121,4 +121,8 @@ def test_pairs_are_marked_approximate_where_the_runs_had_other_threads_or_cpus()
     assert "≈ |" in text and "0 of 2 ran under the same" in text and "2 under another thread count" in text
     legacy = same[:2] + [row("all", s, 71 + s, 1, "unknown") for s in (0, 1)]
     assert compare.aggregate(legacy)[0]["pairs"] == ["unrecorded", "unrecorded"]
+    # one capability on two vendors' CPUs runs other kernels: recorded models that differ do not pair exactly
+    vendors = [dict(r, cpu_model="Intel Xeon" if r["method"] == "none" else m)
+               for r, m in zip(same, ("", "", "AMD EPYC", "Intel Xeon"))]
+    assert [r["pairs"] for r in compare.aggregate(vendors) if r["method"] == "all"] == [["differs", "same"]]
     assert "≈" not in compare.markdown_table(compare.aggregate(legacy))

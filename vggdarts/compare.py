@@ -174,20 +174,23 @@ def collect_many(folders: dict[str, str | Path]) -> list[dict]:
 
 
 def run_machine(run: Path, summary: dict) -> dict[str, Any]:
-    """The thread count and CPU capability a run trained under: the summary's measured values where it has
-    them, else the config's ``threads`` (0: torch's default, all cores) and "unknown" (not recorded then)."""
+    """The thread count, CPU capability and CPU model a run trained under: the summary's measured values where
+    it has them, else the config's ``threads`` (0: torch's default, all cores) and "unknown" (not recorded then)."""
     config = read_json(run, "config.json")
     return {"threads": summary.get("threads", config.get("threads") or 0),
-            "cpu_capability": summary.get("cpu_capability") or config.get("cpu_capability") or "unknown"}
+            "cpu_capability": summary.get("cpu_capability") or config.get("cpu_capability") or "unknown",
+            "cpu_model": summary.get("cpu_model") or "unknown"}
 
 
 def pairing(a: dict, b: dict) -> str:
     """Whether two runs of one seed can be bit-identical in their arithmetic: "same" (thread count and CPU
-    capability recorded and equal), "differs" (either recorded and different), "unrecorded" (threads equal,
-    the capability not recorded).  Seed pairing holds in every case (initialisation and data order are the
+    capability recorded and equal), "differs" (either recorded and different, or both CPU models recorded and
+    different: one capability on two vendors' CPUs ran other kernels), "unrecorded" (threads equal, the
+    capability not recorded).  Seed pairing holds in every case (initialisation and data order are the
     seed's); only "same" pairs share the float reductions too."""
+    models = (a.get("cpu_model", "unknown"), b.get("cpu_model", "unknown"))
     if a["threads"] != b["threads"] or "unknown" not in (a["cpu_capability"], b["cpu_capability"]) and \
-            a["cpu_capability"] != b["cpu_capability"]:
+            a["cpu_capability"] != b["cpu_capability"] or "unknown" not in models and models[0] != models[1]:
         return "differs"
     return "unrecorded" if "unknown" in (a["cpu_capability"], b["cpu_capability"]) else "same"
 
