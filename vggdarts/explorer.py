@@ -64,8 +64,9 @@ class AlphaExplorer:
         self.kind = w.ToggleButtons(options=["weights", "raw"], value="weights", description="table")
         self.epoch = w.IntSlider(value=1, min=1, max=1, description="epoch", continuous_update=False)
         self.caption = w.HTML()
-        self.heatmap = w.Image(format="png")
-        self.diagram = w.Image(format="png")
+        fit = dict(max_width="100%", height="auto")  # a deeper VGG's figures are wider than a notebook cell
+        self.heatmap = w.Image(format="png", layout=w.Layout(**fit))
+        self.diagram = w.Image(format="png", layout=w.Layout(**fit))
         self.drawn: np.ndarray | None = None
         self._load(self.picker.value)
         self.picker.observe(lambda change: self._load(change["new"]), names="value")
