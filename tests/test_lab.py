@@ -6,6 +6,7 @@ import uuid
 import pytest
 import requests
 
+from conftest import ROOT
 from lab_server import jupyter_lab
 
 websocket = pytest.importorskip("websocket")
@@ -14,8 +15,9 @@ NOTEBOOKS = ["01_search.ipynb", "02_alpha.ipynb", "03_curves.ipynb", "04_derive_
 
 
 def _execute(ws, session, code, timeout=90):
-    """Send one execute_request on the kernel's channels; return its execute_reply content."""
-    msg_id = uuid.uuid4().hex
+    """Send one execute_request on the kernel's channels; return its execute_reply content, with the text the
+    cell printed (its stdout stream messages) under "stdout"."""
+    msg_id, printed = uuid.uuid4().hex, []
     ws.send(json.dumps({"header": {"msg_id": msg_id, "msg_type": "execute_request", "session": session,
                                    "username": "test", "version": "5.3"},
                         "parent_header": {}, "metadata": {}, "channel": "shell",
@@ -24,8 +26,12 @@ def _execute(ws, session, code, timeout=90):
     deadline = time.time() + timeout
     while time.time() < deadline:
         msg = json.loads(ws.recv())
-        if msg.get("parent_header", {}).get("msg_id") == msg_id and msg["header"]["msg_type"] == "execute_reply":
-            return msg["content"]
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        if msg["header"]["msg_type"] == "stream" and msg["content"].get("name") == "stdout":
+            printed.append(msg["content"]["text"])
+        if msg["header"]["msg_type"] == "execute_reply":
+            return {**msg["content"], "stdout": "".join(printed)}
     raise TimeoutError(code)
 
 
@@ -51,5 +57,12 @@ def test_jupyter_lab_serves_the_project_and_runs_notebook_02_through_a_kernel():
             for code in (parameters, cells[1], cells[2]):  # parameters, setup, the tables of a committed record
                 reply = _execute(ws, session, code)
                 assert reply["status"] == "ok", (code, reply)
+            # the kernel read the committed record: what it printed is that record's table, not any table
+            from vggdarts.figures import provenance
+            from vggdarts.rundir import alpha_tables
+
+            raw, _ = alpha_tables(ROOT / "results" / "search-cpu")
+            assert provenance(ROOT / "results" / "search-cpu") in reply["stdout"]
+            assert f"{raw[7, 5]:.4f}" in reply["stdout"] and f"{raw[3, 1]:.4f}" in reply["stdout"]
         finally:
             ws.close()
