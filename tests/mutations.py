@@ -91,6 +91,9 @@ MUTATIONS = (
     Mutation("the supernet builds VGG11 whatever net says", "vggdarts/supernet.py",
              "self.layout = layout.of(mask) if mask is not None and net is None else layout.get(net)",
              "self.layout = layout.get(None)", ("tests/test_networks.py",)),
+    Mutation("notebook 02's table cell prints the weights where it says raw alpha", "vggdarts/figures.py",
+             "{columns})\\n{np.array2string(raw, **fixed)}", "{columns})\\n{np.array2string(table, **fixed)}",
+             ("tests/test_lab.py",)),
 )
 
 
