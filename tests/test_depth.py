@@ -1,0 +1,39 @@
+"""Comparing shortcut placement across depths (depth.py), against cases worked by hand."""
+import numpy as np
+
+from vggdarts import depth, derive
+
+
+def test_relative_depth_and_the_nearest_block_of_a_shallower_network():
+    assert depth.relative_depth(1, 8) == 0 and depth.relative_depth(8, 8) == 1 and depth.relative_depth(7, 13) == 0.5
+    rows = {r["block"]: r for r in depth.by_relative_depth(derive.resnet("vgg16"), derive.resnet())}
+    assert sorted(rows) == list(range(3, 14))
+    last = rows[13]  # VGG16 block 13 <-> VGG11 block 8: both the last block, each with its i-2 shortcut
+    assert (last["other_block"], last["source"], last["other_source"]) == (8, 11, 6)
+    assert np.isclose(last["length"], 2 / 12) and np.isclose(last["other_length"], 2 / 7)
+    assert rows[7]["other_block"] == 4  # depth 0.5 sits halfway between VGG11's blocks 4 and 5: the shallower
+    assert rows[3]["other_block"] == 3  # 2/12 is nearer 2/7 (block 3) than 1/7 (block 2, no candidates)
+    none = {r["block"]: r for r in depth.by_relative_depth(derive.none("vgg16"), derive.none())}
+    assert none[13]["source"] == 1  # a zero table's argmax is its first candidate (ties go to the smallest j)
+
+
+def test_stage_flow_of_vgg11_with_every_shortcut_by_hand():
+    """VGG11's sums live at stages 1,2,3,3,4,4,5,5 (blocks 1..8) and its outputs at 2,3,3,4,4,5,5,6: block 4
+    draws from x_1 (stage 2) and x_2 (stage 3), and so on; each destination stage has two searched blocks."""
+    flow = depth.stage_flow(derive.all_edges())
+    expected = np.full((5, 5), np.nan)
+    expected[:, 2] = [0, 1, 0.5, 0, 0]  # into stage 3: blocks 3 (from 1) and 4 (from 1, 2)
+    expected[:, 3] = [0, 1, 2, 0.5, 0]  # into stage 4: blocks 5 (1, 2, 3) and 6 (1, 2, 3, 4)
+    expected[:, 4] = [0, 1, 2, 2, 0.5]  # into stage 5: blocks 7 (1..5) and 8 (1..6)
+    assert np.array_equal(np.isnan(flow), np.isnan(expected))
+    assert np.allclose(flow[~np.isnan(flow)], expected[~np.isnan(expected)])
+
+
+def test_stage_flow_reads_a_relaxed_table_and_leaves_its_none_column_out():
+    rng = np.random.default_rng(0)
+    table = rng.random((13, 12))  # VGG16 with a none column
+    flow = depth.stage_flow(table)
+    same = depth.stage_flow(np.where(derive.all_edges("vgg16"), table[:, :11], 0.0))
+    assert np.allclose(flow, same, equal_nan=True) and np.isnan(flow[:, 0]).all()  # no sum at 32 px has a choice
+    outputs, sums = depth.stages("vgg16")
+    assert outputs == [1, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6] and sums == [1, 1, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5]
