@@ -271,3 +271,14 @@ def test_a_count_that_depends_on_the_bootstrap_seed_is_given_as_a_range():
     counts = gt.distinguishable_counts([d("a", [True] * 10), d("b", [True, False] * 5), d("c", [False] * 10, -0.1)])
     (c,) = counts
     assert (c["runs"], c["low"], c["high"], c["positive"], c["control"]) == (3, 1, 2, 2, "best proxy")
+
+
+def test_a_further_seeded_batch_of_the_space_is_labelled_as_sampled(tmp_path):
+    """`groundtruth --n-sample 16 --sample-seed K` grows the sample: 16 networks of the Figure-3 space, each one
+    shortcut per block, labelled sampleK:i, which the report counts as sampled."""
+    archs = gt.architecture_set(16, 3, tmp_path / "no-results")
+    batch = [a for a, e in archs.items() if any(o.startswith("sample3:") for o in e["origin"])]
+    assert len(batch) == 16 and all(gt.in_figure3_space(archs[a]["mask"]) for a in batch)
+    assert set(batch) != {gt.arch_id(m) for m in gt.sample_figure3(16, 0)}  # another seed, another draw
+    rows = [{"arch_id": a, "origin": "+".join(archs[a]["origin"])} for a in batch]
+    assert all(any(o.startswith("sample") for o in origins) for origins in gt.archs_origin(rows).values())
