@@ -80,10 +80,6 @@ class Layout:
             shapes.append((c, size))
         return shapes
 
-    def describe(self) -> str:
-        return (f"{self.name.upper()}-BN: {self.n_blocks} conv blocks, shortcuts j -> i for j <= i - 2 "
-                f"({self.n_candidates} candidate edges)")
-
 
 LAYOUTS = {
     "vgg11": Layout("vgg11", (64, 128, 256, 256, 512, 512, 512, 512), (1, 2, 4, 6, 8)),
