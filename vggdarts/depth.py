@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import derive, layout
+from . import agreement, layout
 
 
 def relative_depth(i: int, n_blocks: int) -> float:
@@ -26,9 +26,7 @@ def relative_depth(i: int, n_blocks: int) -> float:
 
 def argmax_sources(table) -> dict[int, int]:
     """{block i: the source j that derive.argmax keeps (0: none)} for blocks 3..n, 1-based."""
-    mask = derive.argmax(table)
-    return {i + 1: (int(np.flatnonzero(mask[i])[0]) + 1 if mask[i].any() else 0)
-            for i in layout.of(table).searched_blocks}
+    return {i + 1: j for i, j in zip(layout.of(table).searched_blocks, agreement.argmax_sources(table))}
 
 
 def by_relative_depth(deep, shallow) -> list[dict]:
