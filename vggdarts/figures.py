@@ -74,9 +74,10 @@ def search_figures(run_dir: str | Path, out_dir: str | Path | None = None, prefi
     channels = lay.scaled_channels(cfg["width"])
     scale = relaxation.scale_label()
     kind = "sigmoid gates" if relaxation.independent else "Softmax weights"
+    study = lay.name == layout.DEFAULT  # the original study's tables and figures are VGG11's
 
-    def cf(what: str, sep: str = " (") -> str:  # the original study's tables and figures are VGG11's
-        return "" if lay.name != layout.DEFAULT else (f"{sep}cf. study {what}" + (")" if sep == " (" else ""))
+    def cf(what: str) -> str:
+        return f" (cf. study {what})" if study else ""
 
     made = {}
     figures = {
@@ -90,7 +91,7 @@ def search_figures(run_dir: str | Path, out_dir: str | Path | None = None, prefi
             channels),
         "architecture_argmax": lambda: plots.architecture(
             weights[:, :lay.n_sources] * derive.argmax(weights),
-            f"Strongest shortcut into each block 3-{lay.n_blocks} (argmax{cf('Figure 3', '; ')}), arc strength = its weight\n"
+            f"Strongest shortcut into each block 3-{lay.n_blocks} (argmax{'; cf. study Figure 3' if study else ''}), arc strength = its weight\n"
             f"{info}",
             channels),
     }
