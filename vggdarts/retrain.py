@@ -36,9 +36,10 @@ def retrain(config: RetrainConfig, run_dir: str | Path, wait: bool = True) -> di
     The run directory is locked meanwhile: a second process waits (or, with ``wait=False``, gets files.Busy)."""
     config.validate()
     mask, arch_record = load_mask(config.arch)
-    if layout.of(mask).name != config.net:
-        raise ConfigError(f"{config.arch} is a {layout.of(mask).name} architecture ({mask.shape[0]}x{mask.shape[1]}), "
-                          f"but net={config.net}; pass net={layout.of(mask).name}. Nothing was trained.")
+    net = layout.of(mask).name
+    if net != config.net:
+        raise ConfigError(f"{config.arch} is a {net} architecture ({mask.shape[0]}x{mask.shape[1]}), "
+                          f"but net={config.net}; pass net={net}. Nothing was trained.")
     run = RunDir(run_dir, "retrain", config)
     with run.locked(wait):
         check_same_architecture(run, mask)
