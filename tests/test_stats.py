@@ -61,3 +61,13 @@ def test_the_count_based_bootstraps_are_scipys_loop_over_the_same_resamples(whic
                            n_resamples=300, method="percentile",
                            random_state=np.random.default_rng(0)).confidence_interval
     assert (fast.low, fast.high) == pytest.approx((loop.low, loop.high), abs=1e-12)
+
+
+@pytest.mark.parametrize("statistic", [kendall_tau, spearman_rho])
+def test_a_tiny_sample_gets_a_finite_interval_for_both_statistics(statistic):
+    """Three items: 3 of the 27 resamples draw one item three times and rank nothing.  Tau counts them as 0
+    (no pair untied); rho must do the same, or its percentile interval is NaN (the ladder's first rows)."""
+    x, y = [83.8, 84.7, 85.2], [85.7, 85.3, 85.9]
+    ci = bootstrap_interval(statistic, x, y, n_resamples=2000)
+    assert np.isfinite([ci.low, ci.high]).all() and ci.low <= ci.estimate <= ci.high
+    assert ci.estimate == pytest.approx(statistic(x, y))

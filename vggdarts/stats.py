@@ -125,8 +125,9 @@ def bootstrap_interval(statistic, x, y, confidence: float = 0.95, n_resamples: i
         pairs = _PairSigns(x, y)
         ci = _bootstrap_indices(lambda idx: pairs.tau(pairs.counts(idx), 0, 1), len(x), confidence, n_resamples, seed)
         return Interval(float(statistic(x, y)), float(ci.low), float(ci.high))
-    along = VECTORISED.get(statistic)
-    vectorised = (lambda a, b, axis=-1: along(a, b, axis)) if along else (lambda a, b: statistic(a, b))
+    along = VECTORISED.get(statistic)  # a resample tied throughout ranks nothing: 0, as for tau (not NaN)
+    vectorised = ((lambda a, b, axis=-1: np.nan_to_num(along(a, b, axis), nan=0.0)) if along
+                  else (lambda a, b: np.nan_to_num(statistic(a, b), nan=0.0)))
     result = stats.bootstrap((x, y), vectorised, paired=True, vectorized=along is not None,
                              confidence_level=confidence, n_resamples=n_resamples, method="percentile",
                              random_state=np.random.default_rng(seed))
