@@ -13,17 +13,20 @@ NAS-Bench-201 asked the same question of its space (12 against 200 epochs) befor
 from __future__ import annotations
 
 import json
+import math
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from . import derive
 from .files import atomic_write_text
 from .groundtruth import agreement_if_shared, arch_id, archs_origin, mean_accuracy, per_seed, read_records
 from .rundir import git_commit
 from .scores import alpha_logprob, cached_oneshot_scores, final_alpha, in_figure3_space
-from .stats import N_RESAMPLES
+from .stats import N_RESAMPLES, Interval
 
 Rung = tuple[float, int]  # (width, epochs)
 RUNGS: dict[str, Rung] = {"R0": (0.25, 8), "R1": (0.25, 32), "R2": (0.5, 24)}
@@ -135,6 +138,84 @@ def report(record_dir: str | Path, results: str | Path = "results", n_resamples:
             "findings": findings, "n_resamples": n_resamples}
 
 
+def seed_noise(seeds: dict[int, dict[str, float]]) -> tuple[float, int]:
+    """One row's seed noise, in accuracy points, from the architectures trained with seeds 0 and 1:
+    sqrt(mean((s0 - s1)^2) / 2) (each seed = the architecture's value + independent noise of that sd), and how
+    many pairs it rests on; (NaN, 0) with fewer than two pairs."""
+    both = [a for a in seeds.get(0, {}) if a in seeds.get(1, {})]
+    if len(both) < 2:
+        return math.nan, len(both)
+    d = np.array([seeds[0][a] - seeds[1][a] for a in both])
+    return float(np.sqrt(np.mean(d ** 2) / 2)), len(both)
+
+
+def spread_ratio(base: dict[str, float], other: dict[str, float], n_resamples: int = N_RESAMPLES,
+                 seed: int = 0) -> Interval:
+    """sd(other) / sd(base) across the architectures both have, with a percentile bootstrap interval over the
+    architectures (paired: a resample keeps each one's two values).  Below 1: the architectures differ less at
+    ``other``'s rung.  A resample with no spread at ``base`` leaves the interval NaN (tiny samples only)."""
+    shared = [a for a in base if a in other]
+    x, y = np.array([base[a] for a in shared]), np.array([other[a] for a in shared])
+    if len(shared) < 3:
+        return Interval(math.nan, math.nan, math.nan)
+
+    def ratio(a, b, axis=-1):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.std(b, axis=axis, ddof=1) / np.std(a, axis=axis, ddof=1)
+
+    with warnings.catch_warnings():  # scipy warns of the NaN resamples; the caller prints "too few" for them
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        ci = stats.bootstrap((x, y), ratio, paired=True, vectorized=True, n_resamples=n_resamples,
+                             method="percentile", random_state=np.random.default_rng(seed)).confidence_interval
+    return Interval(float(ratio(x, y)), float(ci.low), float(ci.high))
+
+
+def between_sd(means: dict[str, float], noise: float, k: int) -> float:
+    """The spread of the architectures' true values: sd of the k-seed means with the seed noise's share
+    (noise^2 / k) removed from their variance; 0 when the noise explains all of it, NaN when it is unknown."""
+    v = np.var(list(means.values()), ddof=1) - noise ** 2 / k if len(means) > 1 else math.nan
+    return float(np.sqrt(max(v, 0.0))) if np.isfinite(v) else math.nan
+
+
+def standing(rep: dict[str, Any]) -> str:
+    """Per rung: where the baselines and the width-1 pick rank, `all`'s margin over the best other, one seed's
+    noise, and the spread across architectures against R0's on the same architectures."""
+    t, role = rep["truths"], rep["role"]
+    by_role = {label: a for a, label in role.items() if label != "sample"}
+    lines = ["| on the ladder's subset | " + " | ".join(rung_name(RUNGS[k]) for k in RUNGS) + " |",
+             "|---" * (1 + len(RUNGS)) + "|"]
+
+    def row(label, cell):
+        lines.append(f"| {label} | " + " | ".join(cell(k, t[k]["mean"]) for k in RUNGS) + " |")
+
+    def rank(a):
+        return lambda k, m: f"{1 + sum(v > m[a] for v in m.values())} of {len(m)}" if a in m else "not yet"
+
+    for label in ("`all`", "`none`", "`resnet`", "width-1 argmax"):
+        if label in by_role:
+            row(f"rank of {label} (1 = best)", rank(by_role[label]))
+    best = by_role.get("`all`")
+    row("`all` minus the best other architecture, val acc points",
+        lambda k, m: f"{m[best] - max(v for a, v in m.items() if a != best):+.2f}" if best in m and len(m) > 1 else "-")
+    noise = {k: seed_noise(t[k]["seeds"]) for k in RUNGS}
+    row("one run's seed noise (sd, points; from the seed-0/seed-1 pairs)",
+        lambda k, m: f"{noise[k][0]:.2f} ({noise[k][1]} pairs)" if noise[k][1] >= 2 else "not measured (one seed)"
+        if len(RUNG_SEEDS[k]) < 2 else "-")
+    row("sd across architectures of the seed means",
+        lambda k, m: f"{np.std(list(m.values()), ddof=1):.2f}" if len(m) > 1 else "-")
+    row("the same without the seed noise's share",
+        lambda k, m: f"{b:.2f}" if np.isfinite(b := between_sd(m, noise[k][0], len(t[k]["seeds"]))) else "-")
+
+    def ratio(k, m):
+        if k == "R0":
+            return "1"
+        r = spread_ratio(t["R0"]["mean"], m, rep["n_resamples"])
+        return f"{r.estimate:.2f} [{r.low:.2f}, {r.high:.2f}]" if np.isfinite([r.low, r.high]).all() else (
+            f"{r.estimate:.2f} [too few]" if np.isfinite(r.estimate) else "-")
+    row("sd across architectures / R0's on the same ones [95% CI]", ratio)
+    return "\n".join(lines)
+
+
 def _spread(values: dict[str, float]) -> str:
     v = np.array(list(values.values()))
     return f"{v.mean():.2f} | {v.std(ddof=1):.2f} | {v.max() - v.min():.2f}" if len(v) > 1 else "- | - | -"
@@ -168,6 +249,7 @@ def markdown(rep: dict[str, Any]) -> str:
         runs = sum(len(v) for v in t[k]["seeds"].values())
         lines.append(f"| {rung_name(RUNGS[k])} | {len(m)} | {runs} | {_spread(m)} | "
                      + (f"{gain:+.2f} |" if m and k != "R0" else "- |"))
+    lines += ["", standing(rep)]
     lines += ["", "| score | " + " | ".join(f"tau at {k} [95% CI] (n)" for k in RUNGS) + " |", "|---" * (1 + len(RUNGS)) + "|"]
     for score in next(iter(rep["findings"].values())):
         cells = [f"{a['tau']} ({a['n']})" if (a := rep["findings"][k][score]) else "-" for k in RUNGS]

@@ -1,0 +1,93 @@
+"""The fidelity ladder: the subset is the rule's choice and is never re-chosen; the numbers its section reads
+(seed noise, spread between architectures, ranks) are the ones worked out by hand."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from vggdarts import derive, ladder
+from vggdarts.groundtruth import arch_id, read_records
+
+RECORD = ladder.Path(__file__).resolve().parents[1] / "results" / "groundtruth-cpu"
+
+
+def _rows(values: dict[str, tuple[str, list[float]]], width=0.25, epochs=8) -> list[dict]:
+    return [{"arch_id": a, "origin": origin, "seed": s, "width": width, "epochs": epochs, "val_acc": v}
+            for a, (origin, seeds) in values.items() for s, v in enumerate(seeds)]
+
+
+def _synthetic_record():
+    fixed = {arch_id(derive.none()): ("none", [70.0, 70.2]), arch_id(derive.resnet()): ("resnet", [71.0, 71.0]),
+             arch_id(derive.all_edges()): ("all", [75.0, 75.4]), "a1488a0": ("search-paper/argmax", [74.0, 74.0])}
+    sampled = {f"a10000{i:x}": (f"sample{i}", [60.0 + i, 60.0 + i]) for i in range(10)}  # ranks 0..9 by accuracy
+    return _rows({**fixed, **sampled}), list(fixed), list(sampled)
+
+
+def test_the_subset_is_the_baselines_and_the_pick_then_evenly_spaced_ranks_of_the_sampled():
+    rows, fixed, sampled = _synthetic_record()
+    choice = ladder.choose_subset(rows, n=8)
+    assert choice["fixed"] == fixed
+    # 4 of 10 sampled at linspace(0, 9, 4) = 0, 3, 6, 9: the lowest, the highest and equal steps between
+    assert choice["sampled"] == [sampled[0], sampled[3], sampled[6], sampled[9]]
+    assert choice["archs"] == fixed + choice["sampled"]
+
+
+def test_the_subset_needs_the_width1_pick_and_enough_samples():
+    rows, _, _ = _synthetic_record()
+    with pytest.raises(ValueError, match="search-paper/argmax"):
+        ladder.choose_subset([r for r in rows if r["origin"] != "search-paper/argmax"], n=8)
+    with pytest.raises(ValueError, match="sampled architectures asked for"):
+        ladder.choose_subset(rows, n=20)
+
+
+def test_the_committed_subset_is_what_the_rule_gives_on_the_committed_r0_rows():
+    """The choice can be re-derived from the record: higher rungs do not enter it (R0 rows only)."""
+    committed = json.loads((RECORD / ladder.SUBSET_FILE).read_text())
+    again = ladder.choose_subset(read_records(RECORD / "groundtruth.csv"), n=len(committed["archs"]))
+    assert again["archs"] == committed["archs"] and again["rule"] == committed["rule"]
+
+
+def test_the_subset_is_read_never_rechosen(tmp_path):
+    with pytest.raises(FileNotFoundError, match="choose the subset first"):
+        ladder.subset(tmp_path)
+    (tmp_path / ladder.SUBSET_FILE).write_text(json.dumps({"archs": ["a000000", "a1fffff"]}))
+    assert ladder.subset(tmp_path, create=True) == ["a000000", "a1fffff"]
+
+
+def test_an_unknown_rung_says_which_exist():
+    with pytest.raises(ValueError, match="R0, R1, R2"):
+        ladder.rung_overrides("R3")
+    assert ladder.rung_overrides("R2") == {"width": 0.5, "epochs": 24}
+
+
+def test_seed_noise_between_sd_and_the_spread_ratio_by_hand():
+    # differences s0 - s1 of 1, -1, 2, 0: mean square 6/4, so one run's sd is sqrt(1.5 / 2)
+    seeds = {0: {"a": 80.0, "b": 81.0, "c": 84.0, "d": 79.0}, 1: {"a": 79.0, "b": 82.0, "c": 82.0, "d": 79.0}}
+    assert ladder.seed_noise(seeds) == (pytest.approx(math.sqrt(0.75)), 4)
+    assert math.isnan(ladder.seed_noise({0: {"a": 1.0}})[0])
+    means = {"a": 1.0, "b": 2.0, "c": 3.0}  # variance 1 (ddof 1); noise 1 over 2 seeds leaves 1 - 1/2
+    assert ladder.between_sd(means, 1.0, 2) == pytest.approx(math.sqrt(0.5))
+    assert ladder.between_sd(means, 2.0, 1) == 0.0  # the noise explains all of it
+    base = {a: float(i) for i, a in enumerate("abcdefgh")}
+    half = {a: v / 2 + 80 for a, v in base.items()}  # the same order, half the spread
+    r = ladder.spread_ratio(base, half, n_resamples=500)
+    assert (r.estimate, r.low, r.high) == (pytest.approx(0.5),) * 3  # every resample halves it exactly
+
+
+def test_the_standing_table_ranks_the_baselines_and_measures_alls_margin():
+    archs = ["n", "r", "all", "pick", "s1", "s2"]
+    r0 = {0: dict(zip(archs, [70.0, 69.0, 75.0, 74.0, 72.0, 71.0])), 1: dict(zip(archs, [70.0, 69.0, 75.0, 74.0, 72.0, 71.0]))}
+    r1 = {0: dict(zip(archs[:4], [80.0, 83.0, 82.0, 82.5])), 1: dict(zip(archs[:4], [80.0, 83.0, 82.0, 82.5]))}
+    truths = {"R0": {"mean": r0[0], "seeds": r0}, "R1": {"mean": r1[0], "seeds": r1}, "R2": {"mean": {}, "seeds": {}}}
+    role = {"n": "`none`", "r": "`resnet`", "all": "`all`", "pick": "width-1 argmax", "s1": "sample", "s2": "sample"}
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in
+            ladder.standing({"truths": truths, "role": role, "n_resamples": 200}).splitlines()[2:]}
+    assert rows["rank of `all` (1 = best)"] == ["1 of 6", "3 of 4", "not yet |"]
+    assert rows["rank of `resnet` (1 = best)"] == ["6 of 6", "1 of 4", "not yet |"]
+    assert rows["`all` minus the best other architecture, val acc points"] == ["+1.00", "-1.00", "- |"]
+    assert rows["one run's seed noise (sd, points; from the seed-0/seed-1 pairs)"] == [
+        "0.00 (6 pairs)", "0.00 (4 pairs)", "not measured (one seed) |"]
+    # R1's 4 spread (sd 1.31) against R0's on the same 4 (sd 2.75)
+    ratio = np.std([80, 83, 82, 82.5], ddof=1) / np.std([70, 69, 75, 74], ddof=1)
+    assert rows["sd across architectures / R0's on the same ones [95% CI]"][1].startswith(f"{ratio:.2f} [")
