@@ -88,3 +88,24 @@ def markdown(rows: list[dict], deep_name: str, shallow_name: str) -> str:
         lines.append(f"| {r['block']} ({r['depth']:.2f}) | {src(r['source'], r['length'])} | "
                      f"{r['other_block']} ({r['other_depth']:.2f}) | {src(r['other_source'], r['other_length'])} |")
     return "\n".join(lines)
+
+
+STAGE_PIXELS = (32, 16, 8, 4, 2)
+
+
+def flow_markdown(deep, shallow, deep_name: str, shallow_name: str) -> str:
+    """:func:`stage_flow` of two tables side by side: one row per (source stage, destination stage) that either
+    network puts weight on; the mean shortcut weight a destination block draws from that source stage."""
+    a, b = stage_flow(deep), stage_flow(shallow)
+    lines = [f"| from stage (pixels) | into stage (pixels) | {deep_name}: weight per block | "
+             f"{shallow_name}: weight per block |", "|---|---|---|---|"]
+
+    def cell(v):
+        return f"{v:.2f}" if np.isfinite(v) else "no block"
+
+    for dst in range(5):
+        for src in range(dst + 1):
+            if np.isfinite(a[src, dst]) and a[src, dst] > 0 or np.isfinite(b[src, dst]) and b[src, dst] > 0:
+                lines.append(f"| {src + 1} ({STAGE_PIXELS[src]}) | {dst + 1} ({STAGE_PIXELS[dst]}) | "
+                             f"{cell(a[src, dst])} | {cell(b[src, dst])} |")
+    return "\n".join(lines)

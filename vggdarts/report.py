@@ -216,6 +216,43 @@ def perturbation_retrained_table(results: Path) -> str:
     return _comparison(results, {"": "compare-cpu", "seed-0 rerun": "compare-cpu-seed0"}, keep)
 
 
+# ---- deeper networks: the question asked of VGG16 ----------------------------------------------------------
+
+DEEPER = {"search": "search-vgg16-cpu", "compare": "compare-vgg16-cpu", "shallow": "search-cpu-seed0"}
+DEEPER_COMMANDS = ("make run PRESET=vgg16-cpu RUN_DIR=runs/vgg16-cpu",
+                   "python -m vggdarts export --run-dir runs/vgg16-cpu --out results/search-vgg16-cpu",
+                   "python -m vggdarts export --run-dir runs/vgg16-cpu/compare --out results/compare-vgg16-cpu")
+
+
+def _not_yet(what: str) -> str:
+    return f"Not yet recorded: {what}. The records are made by\n\n" + "".join(f"    {c}\n" for c in DEEPER_COMMANDS)
+
+
+def deeper_search_table(results: Path) -> str:
+    """Where VGG16's search puts its shortcuts against VGG11's search of the same preset and seed: argmax per
+    block by relative depth, and the weight each resolution stage draws from each earlier one."""
+    from . import depth
+
+    deep_run, shallow_run = results / DEEPER["search"], results / DEEPER["shallow"]
+    if not (deep_run / "alpha.npz").exists():
+        return _not_yet(f"`{deep_run.name}`")
+    deep, shallow = alpha_tables(deep_run)[1], alpha_tables(shallow_run)[1]
+    config, summary = read_json(deep_run, "config.json"), read_json(deep_run, "summary.json")
+    names = (f"{config['net'].upper()} (`{deep_run.name}`)", f"VGG11 (`{shallow_run.name}`)")
+    head = (f"{names[0]}: {config['epochs']} epochs, width {config['width']:g}, seed {config['seed']}, "
+            f"{config['relaxation']}, {summary['mean_epoch_seconds']:.0f} s per epoch (threads: {_threads(config)}); test acc at "
+            f"the best val epoch {summary['test_acc_at_best_val']:.2f}%, final {summary['final_test_acc']:.2f}% "
+            f"({summary['dataset_used']}).")
+    return "\n\n".join([head, depth.markdown(depth.by_relative_depth(deep, shallow), *names),
+                         depth.flow_markdown(deep, shallow, *names)]) + "\n"
+
+
+def deeper_compare_table(results: Path) -> str:
+    if not (results / DEEPER["compare"] / "comparison.csv").exists():
+        return _not_yet(f"`{DEEPER['compare']}`")
+    return _comparison(results, {"": DEEPER["compare"]})
+
+
 # ---- measurements in benchmarks/results ----------------------------------------------------------------------
 
 def _bench(results: Path, name: str) -> dict:
@@ -324,7 +361,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "perturbation-picks": perturbation_picks_table, "perturbation-retrained": perturbation_retrained_table,
     "ground-truth": ground_truth_table, "ground-truth-rules": _gt_table("rules_markdown"),
     "ground-truth-paired": _gt_table("paired_markdown"), "ground-truth-picks": _gt_table("picks_markdown"),
-    "ladder": ladder_table, "fidelity": fidelity_table, "below-none": below_none_table, "unstated-settings": signature_table,
+    "ladder": ladder_table, "deeper-search": deeper_search_table, "deeper-compare": deeper_compare_table, "fidelity": fidelity_table, "below-none": below_none_table, "unstated-settings": signature_table,
     "bench-search": bench_table, "cpu-modes": cpu_modes_table, "executors": executors_table, **scale.TABLES}
 
 

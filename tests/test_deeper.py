@@ -1,0 +1,87 @@
+"""The question asked of VGG16, end to end at toy size: notebooks 01 -> 04 through papermill with net=vgg16
+(as `make run PRESET=vgg16-cpu` runs them), the records exported as results/ holds them, and the report's
+"Deeper networks" tables rendered from those records."""
+import csv
+import json
+import shutil
+
+import nbformat
+import numpy as np
+import papermill as pm
+import pytest
+from PIL import Image
+
+from conftest import ROOT, SHARED_ARCHIVE, run_cli
+from vggdarts import depth, derive, report
+from vggdarts.rundir import alpha_tables
+
+METHODS = ["argmax", "threshold", "perturbation", "none", "all", "resnet"]
+
+
+def _execute(name, where, **parameters):
+    out = where / f"{name}.ipynb"
+    pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out), parameters=parameters, cwd=str(ROOT),
+                        kernel_name="python3", progress_bar=False)
+    return nbformat.read(out, as_version=4)
+
+
+@pytest.fixture(scope="module")
+def vgg16(tmp_path_factory):
+    base = tmp_path_factory.mktemp("vgg16")
+    dataset = str(SHARED_ARCHIVE) if SHARED_ARCHIVE.exists() else "synthetic"
+    run_dir, figures = base / "run", base / "figures"
+    _execute("01_search", base, preset="smoke", net="vgg16", run_dir=str(run_dir), dataset=dataset, epochs=2,
+             train_subset=640, test_subset=200)
+    _execute("02_alpha", base, run_dir=str(run_dir), figures_dir=str(figures))
+    _execute("03_curves", base, run_dir=str(run_dir), figures_dir=str(figures))
+    _execute("04_derive_retrain", base, search_run=str(run_dir), out_dir=str(run_dir / "compare"), preset="smoke",
+             seeds=[0, 1], methods=METHODS, extra={"epochs": 1}, figures_dir=str(figures))
+    results = base / "results"
+    results.mkdir()
+    for src, out in ((run_dir, report.DEEPER["search"]), (run_dir / "compare", report.DEEPER["compare"])):
+        done = run_cli("export", "--run-dir", str(src), "--out", str(results / out))
+        assert done.returncode == 0, done.stderr
+    shutil.copytree(ROOT / "results" / report.DEEPER["shallow"], results / report.DEEPER["shallow"])
+    return dict(run_dir=run_dir, figures=figures, results=results)
+
+
+def test_the_search_notebook_searches_vgg16s_66_edges(vgg16):
+    config = json.loads((vgg16["run_dir"] / "config.json").read_text())
+    raw, weights = alpha_tables(vgg16["run_dir"])
+    assert config["net"] == "vgg16" and raw.shape == weights.shape == (13, 11)
+    assert np.allclose(weights.sum(1)[2:], 1.0, atol=1e-5)  # softmax rows over each block's candidates
+
+
+def test_the_vgg16_figures_are_drawn(vgg16):
+    for name in ("alpha_raw_heatmap", "alpha_weights_heatmap", "alpha_trajectories", "architecture_argmax",
+                 "accuracy_curves", "comparison"):
+        with Image.open(vgg16["figures"] / f"{name}.png") as im:
+            assert im.size[0] > 300 and im.size[1] > 200 and len(np.unique(np.asarray(im.convert("L")))) > 20, name
+
+
+def test_the_comparison_retrains_every_method_on_vgg16_masks(vgg16):
+    with open(vgg16["results"] / report.DEEPER["compare"] / "comparison.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((r["method"], int(r["seed"])) for r in rows) == sorted((m, s) for m in METHODS for s in (0, 1))
+    masks = {m: derive.load_mask(vgg16["run_dir"] / "compare" / "archs" / f"{m}.json")[0] for m in METHODS}
+    assert all(np.asarray(m).shape == (13, 11) for m in masks.values())
+    assert np.array_equal(masks["resnet"], derive.resnet("vgg16")) and np.array_equal(masks["all"], derive.all_edges("vgg16"))
+    by = {r["method"]: r for r in rows}
+    assert int(by["all"]["params"]) > int(by["resnet"]["params"]) > int(by["none"]["params"])
+
+
+def test_the_deeper_networks_tables_render_from_the_vgg16_records(vgg16):
+    text = report.deeper_search_table(vgg16["results"])
+    assert "VGG16 (`search-vgg16-cpu`): 2 epochs" in text and "Not yet" not in text
+    table = alpha_tables(vgg16["results"] / report.DEEPER["search"])[1]
+    pairs = depth.by_relative_depth(table, alpha_tables(ROOT / "results" / report.DEEPER["shallow"])[1])
+    assert len(pairs) == 11 and all(f"| {r['block']} ({r['depth']:.2f}) |" in text for r in pairs)
+    compare = report.deeper_compare_table(vgg16["results"])
+    lines = [line for line in compare.splitlines() if line.startswith("| ") and "method" not in line]
+    assert sorted(line.split(" | ")[0][2:] for line in lines) == sorted(METHODS)
+    assert "Δ test vs none, paired" in compare
+
+
+def test_the_deeper_networks_tables_say_how_to_make_missing_records(tmp_path):
+    text = report.deeper_search_table(tmp_path) + report.deeper_compare_table(tmp_path)
+    assert text.count("Not yet recorded") == 2 and "make run PRESET=vgg16-cpu" in text
