@@ -181,3 +181,10 @@ def test_the_vgg16_parameter_file_passes_the_network_to_the_search_notebook():
     assert set(params) - {"notebooks"} <= declared, "a parameter no notebook declares would be dropped"
     config = notebook.config("search", params["preset"], net=params["net"])
     assert (config.net, config.width, config.epochs) == ("vgg16", 0.25, 50)
+
+
+def test_each_blocks_shortcut_sum_lives_at_its_input_size():
+    """VGG11 pools after blocks 1, 2, 4, 6 and 8: outputs at 16 8 8 4 4 2 2 1, so the sums (at x_{i-1}, the
+    input for block 1) run at 32 16 8 8 4 4 2 2; VGG16 pools after 2, 4, 7, 10, 13."""
+    assert layout.get("vgg11").sum_sizes() == [32, 16, 8, 8, 4, 4, 2, 2]
+    assert layout.get("vgg16").sum_sizes() == [32, 32, 16, 16, 8, 8, 8, 4, 4, 4, 2, 2, 2]

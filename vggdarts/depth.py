@@ -50,11 +50,8 @@ def stages(net) -> tuple[list[int], list[int]]:
     """(stage of each block's output x_1..x_n, stage of each block's sum, i.e. of x_{i-1}), 1-based stages:
     1 at 32 pixels, 2 at 16, ... (VGG11's x_8 is at stage 6, 1 pixel; it is never a source)."""
     lay = layout.get(net)
-    sizes = [s for _, s in lay.block_shapes(1.0)]
     stage_of = {32 >> k: k + 1 for k in range(6)}
-    outputs = [stage_of[s] for s in sizes]
-    sums = [1] + outputs[:-1]
-    return outputs, sums
+    return [stage_of[s] for _, s in lay.block_shapes(1.0)], [stage_of[s] for s in lay.sum_sizes()]
 
 
 def stage_flow(table) -> np.ndarray:

@@ -80,6 +80,11 @@ class Layout:
             shapes.append((c, size))
         return shapes
 
+    def sum_sizes(self, image_size: int = 32) -> list[int]:
+        """The spatial size of each block's shortcut sum: block i adds its shortcuts to x_{i-1}, before its
+        conv (eq. 1), so block 1's sum is at the input's size and block i's at x_{i-1}'s."""
+        return [image_size] + [size for _, size in self.block_shapes(1.0, image_size)[:-1]]
+
 
 LAYOUTS = {
     "vgg11": Layout("vgg11", (64, 128, 256, 256, 512, 512, 512, 512), (1, 2, 4, 6, 8)),

@@ -142,8 +142,7 @@ def stages(width: float, net: str | layout.Layout | None = None) -> list[dict]:
     lay = layout.get(net)
     shapes = lay.block_shapes(width)
     out: dict[int, dict] = {}
-    for i in range(1, len(shapes) + 1):
-        size = 32 if i == 1 else shapes[i - 2][1]  # block i's sum lives at x_{i-1}'s size
+    for i, size in enumerate(lay.sum_sizes(), start=1):
         stage = out.setdefault(size, {"blocks": [], "channels": shapes[i - 1][0], "possible": 0})
         stage["blocks"].append(i)
         stage["possible"] += int(lay.candidates[i - 1].sum())
