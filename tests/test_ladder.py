@@ -91,3 +91,10 @@ def test_the_standing_table_ranks_the_baselines_and_measures_alls_margin():
     # R1's 4 spread (sd 1.31) against R0's on the same 4 (sd 2.75)
     ratio = np.std([80, 83, 82, 82.5], ddof=1) / np.std([70, 69, 75, 74], ddof=1)
     assert rows["sd across architectures / R0's on the same ones [95% CI]"][1].startswith(f"{ratio:.2f} [")
+
+
+def test_a_mean_over_fewer_seeds_than_the_rungs_others_says_so():
+    truth = {"mean": {"a": 84.0, "b": 83.5}, "seeds": {0: {"a": 84.5, "b": 83.5}, 1: {"a": 83.5}}}
+    assert ladder._mean_cell(truth, "a") == "84.00"
+    assert ladder._mean_cell(truth, "b") == "83.50 (seed 0 only)"
+    assert ladder._mean_cell(truth, "c") == "not yet"
