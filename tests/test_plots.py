@@ -122,3 +122,18 @@ def test_provenance_names_dataset_preset_width_and_epochs(smoke_run):
     assert infer_preset({**older, "precision": "bf16"}) == "custom"
     record["lr"] = 0.02
     assert infer_preset(record) == "custom"
+
+
+def test_the_ladder_draws_each_architecture_per_rung_and_its_ranks_by_hand():
+    """Four architectures: R0 80 79 78 77 (a..d); R1 has a, b, c at 84 85 83 (b overtakes a); R2 only a and d."""
+    means = {"R0": {"a": 80.0, "b": 79.0, "c": 78.0, "d": 77.0}, "R1": {"a": 84.0, "b": 85.0, "c": 83.0},
+             "R2": {"a": 86.0, "d": 86.5}}
+    fig = plots.ladder(means, ["R0", "R1", "R2"], {"a": "all", "d": "none"}, "t")
+    left, right = fig.axes[:2]
+    lines = {tuple(map(tuple, line.get_xydata())) for line in left.get_lines()}
+    assert ((0, 80), (1, 84), (2, 86)) in lines and ((0, 77), (2, 86.5)) in lines and ((0, 79), (1, 85)) in lines
+    r1, r2 = [c.get_offsets() for c in right.collections[:2]]
+    # ranks among the architectures both rungs have: R1 vs R0 on a, b, c; R2 vs R0 on a, d
+    assert sorted(map(tuple, np.asarray(r1))) == [(1, 2), (2, 1), (3, 3)]
+    assert sorted(map(tuple, np.asarray(r2))) == [(1, 2), (2, 1)]
+    plots.plt.close(fig)

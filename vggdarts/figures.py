@@ -200,6 +200,24 @@ def tables_figure(run_dirs, out_dir: str | Path | None = None, name: str = "rela
     return finish(fig, out_dir if out_dir is not None else run_dirs[0] / "figures", name, show)
 
 
+def ladder_figure(record_dir: str | Path, out_dir: str | Path = "figures", show: bool = False) -> list[Path]:
+    """The fidelity ladder of a ground-truth record (ground_truth_ladder): every subset architecture's mean val
+    accuracy per rung, and its rank at each higher rung against R0's; nothing when the record has no ladder."""
+    from . import ladder
+
+    if not (Path(record_dir) / ladder.SUBSET_FILE).exists():
+        print(f"{record_dir} has no fidelity ladder ({ladder.SUBSET_FILE}): no ladder figure")
+        return []
+    archs, role, truths, rows = ladder.standings(record_dir)
+    labels = {k: ladder.rung_name(ladder.RUNGS[k]) for k in truths}
+    means = {labels[k]: t["mean"] for k, t in truths.items()}
+    marked = {a: r.strip("`") for a, r in role.items() if r != "sample"}
+    dataset = next(iter({r["dataset"] for r in rows if r["arch_id"] in archs}), "")
+    counts = ", ".join(f"{k} {len(t['mean'])} of {len(archs)}" for k, t in truths.items())
+    title = f"The fidelity ladder on {len(archs)} architectures ({counts} trained), {dataset}"
+    return finish(plots.ladder(means, list(means), marked, title), out_dir, "ground_truth_ladder", show)
+
+
 def ground_truth_figures(rep: dict, out_dir: str | Path = "figures", show: bool = False) -> list[Path]:
     """The ground-truth report's figures: every (score, search run) against the stand-alone truth, the
     architectures outside the Figure-3 space in red (ground_truth_scores), all taus with CIs against chance

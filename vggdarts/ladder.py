@@ -111,16 +111,21 @@ def rung_truths(rows: list[dict], archs: list[str]) -> dict[str, dict]:
     return out
 
 
+def standings(record_dir: str | Path) -> tuple[list[str], dict[str, str], dict[str, dict], list[dict]]:
+    """(the subset, each one's role, :func:`rung_truths`, the record's rows) of ``record_dir``."""
+    archs = subset(record_dir)
+    rows = read_records(Path(record_dir) / "groundtruth.csv")
+    origins = archs_origin(rows)
+    role = {a: next((label for o, label in ROLES.items() if o in origins.get(a, [])), "sample") for a in archs}
+    return archs, role, rung_truths(rows, archs), rows
+
+
 def report(record_dir: str | Path, results: str | Path = "results", n_resamples: int = N_RESAMPLES) -> dict[str, Any]:
     """The ladder on its fixed subset: agreement between rungs, the seed ceiling at R1, the accuracy gain and
     spread per rung, and the study's findings (the baselines, alpha, one-shot, params, the width-1 pick) per rung.
     Everything is computed from what is recorded: a rung still being trained counts the architectures it has."""
     record_dir, results = Path(record_dir), Path(results)
-    archs = subset(record_dir)
-    rows = read_records(record_dir / "groundtruth.csv")
-    truths = rung_truths(rows, archs)
-    origins = archs_origin(rows)
-    role = {a: next((label for o, label in ROLES.items() if o in origins.get(a, [])), "sample") for a in archs}
+    archs, role, truths, rows = standings(record_dir)
     pairs = [("R0", "R1"), ("R0", "R2"), ("R1", "R2")]
     agreement = {f"{a} vs {b}": agreement_if_shared(truths[a]["mean"], truths[b]["mean"], n_resamples) for a, b in pairs}
     r1 = truths["R1"]["seeds"]

@@ -7,6 +7,7 @@ and returns a matplotlib Figure; :func:`save` writes it as PNG (160 dpi) and PDF
 * :func:`architecture`       VGG blocks in a row, shortcuts as arcs (strength = weight)
 * :func:`curves`             train/val/test accuracy and loss per epoch
 * :func:`comparison`         retrained test accuracy vs parameters and MACs, per method
+* :func:`ladder`             the fidelity ladder: accuracy per rung, and ranks against the first rung's
 """
 from __future__ import annotations
 
@@ -529,5 +530,58 @@ def tau_curves(curves: dict[str, np.ndarray], reference: str, title: str = "") -
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def ladder(means: dict[str, dict[str, float]], rungs: Sequence[str], marked: dict[str, str], title: str = "") -> Figure:
+    """The fidelity ladder: each architecture's mean val accuracy per rung ({rung label: {arch: value}}), joined
+    across the rungs it has (left), and its rank at each higher rung against its rank at the first (right;
+    1 = best among the architectures both rungs have).  ``marked`` ({arch: label}) in colour, the rest grey."""
+    fig, (ax, rank_ax) = plt.subplots(1, 2, figsize=(10.5, 4.6), gridspec_kw={"width_ratios": [1.4, 1]})
+    archs = sorted({a for m in means.values() for a in m})
+    colours = {a: f"C{k}" for k, a in enumerate(marked)}
+    for a in archs:
+        xs = [k for k, r in enumerate(rungs) if a in means[r]]
+        ys = [means[rungs[k]][a] for k in xs]
+        style = dict(color=colours[a], linewidth=1.6, zorder=3, label=marked[a]) if a in marked else dict(
+            color="grey", linewidth=0.8, alpha=0.6)
+        ax.plot(xs, ys, marker="o", markersize=4, **style)
+    ax.set_xticks(range(len(rungs)))
+    ax.set_xticklabels(rungs, fontsize=7.5)
+    ax.set_xlim(-0.3, len(rungs) - 0.7)
+    ax.set_ylabel("mean val acc (%) over the rung's seeds", fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7, loc="lower right")
+    base = means[rungs[0]]
+    n_max = 1
+    for k, r in enumerate(rungs[1:]):
+        shared = [a for a in means[r] if a in base]
+        if len(shared) < 2:
+            continue
+
+        def rank(m, a):
+            return 1 + sum(m[b] > m[a] for b in shared)
+
+        n_max = max(n_max, len(shared))
+        xs, ys = [rank(base, a) for a in shared], [rank(means[r], a) for a in shared]
+        rank_ax.scatter(xs, ys, s=22, marker="os^"[k % 3], label=f"{r} (n = {len(shared)})", zorder=2)
+        for a, x, y in zip(shared, xs, ys):  # each rung's labels on their own side of the points
+            if a in marked:
+                rank_ax.annotate(marked[a], (x, y), fontsize=6.5, xytext=(4, 4 - 12 * k), textcoords="offset points",
+                                 color=f"C{k}")
+    rank_ax.plot([1, n_max], [1, n_max], color="grey", linewidth=0.8, linestyle="--")
+    rank_ax.set_xlabel(f"rank at {rungs[0].split(' (')[0]} (1 = best)", fontsize=8)
+    rank_ax.set_ylabel("rank at the higher rung, same architectures", fontsize=8)
+    rank_ax.invert_xaxis()
+    rank_ax.invert_yaxis()
+    rank_ax.grid(alpha=0.3)
+    for axis in (rank_ax.xaxis, rank_ax.yaxis):
+        axis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    rank_ax.margins(0.12)
+    if rank_ax.collections:
+        rank_ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=9.5)
     fig.tight_layout()
     return fig
