@@ -45,3 +45,14 @@ def smoke_run(tmp_path_factory):
     result = run_cli(*smoke_search_args(run_dir, "--set", "epochs=3"))
     assert result.returncode == 0, result.stderr
     return run_dir
+
+
+def execute_notebook(name, where, **parameters):
+    """Run notebooks/NAME.ipynb through papermill with ``parameters`` into ``where``; the executed notebook."""
+    import nbformat
+    import papermill as pm
+
+    out = where / f"{name}.ipynb"
+    pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out), parameters=parameters, cwd=str(ROOT),
+                        kernel_name="python3", progress_bar=False)
+    return nbformat.read(out, as_version=4)

@@ -5,24 +5,15 @@ import csv
 import json
 import shutil
 
-import nbformat
 import numpy as np
-import papermill as pm
 import pytest
 from PIL import Image
 
-from conftest import ROOT, SHARED_ARCHIVE, run_cli
+from conftest import ROOT, SHARED_ARCHIVE, run_cli, execute_notebook
 from vggdarts import depth, derive, report
 from vggdarts.rundir import alpha_tables
 
 METHODS = ["argmax", "threshold", "perturbation", "none", "all", "resnet"]
-
-
-def _execute(name, where, **parameters):
-    out = where / f"{name}.ipynb"
-    pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out), parameters=parameters, cwd=str(ROOT),
-                        kernel_name="python3", progress_bar=False)
-    return nbformat.read(out, as_version=4)
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +21,11 @@ def vgg16(tmp_path_factory):
     base = tmp_path_factory.mktemp("vgg16")
     dataset = str(SHARED_ARCHIVE) if SHARED_ARCHIVE.exists() else "synthetic"
     run_dir, figures = base / "run", base / "figures"
-    _execute("01_search", base, preset="smoke", net="vgg16", run_dir=str(run_dir), dataset=dataset, epochs=2,
+    execute_notebook("01_search", base, preset="smoke", net="vgg16", run_dir=str(run_dir), dataset=dataset, epochs=2,
              train_subset=640, test_subset=200)
-    _execute("02_alpha", base, run_dir=str(run_dir), figures_dir=str(figures))
-    _execute("03_curves", base, run_dir=str(run_dir), figures_dir=str(figures))
-    _execute("04_derive_retrain", base, search_run=str(run_dir), out_dir=str(run_dir / "compare"), preset="smoke",
+    execute_notebook("02_alpha", base, run_dir=str(run_dir), figures_dir=str(figures))
+    execute_notebook("03_curves", base, run_dir=str(run_dir), figures_dir=str(figures))
+    execute_notebook("04_derive_retrain", base, search_run=str(run_dir), out_dir=str(run_dir / "compare"), preset="smoke",
              seeds=[0, 1], methods=METHODS, extra={"epochs": 1}, figures_dir=str(figures))
     results = base / "results"
     results.mkdir()

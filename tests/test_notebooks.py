@@ -7,7 +7,7 @@ import papermill as pm
 import pytest
 from PIL import Image
 
-from conftest import ROOT, SHARED_ARCHIVE
+from conftest import ROOT, SHARED_ARCHIVE, execute_notebook
 from vggdarts.batch import run_notebooks
 from vggdarts.plots import heatmap_data
 from vggdarts.rundir import read_table_csv
@@ -48,24 +48,17 @@ def test_papermill_sees_every_parameter(path):
     assert list(pm.inspect_notebook(str(path))) == names
 
 
-def _execute(name, where, **parameters):
-    out = where / f"{name}.ipynb"
-    pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out), parameters=parameters, cwd=str(ROOT),
-                        kernel_name="python3", progress_bar=False)
-    return nbformat.read(out, as_version=4)
-
-
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """01 -> 02 -> 03 -> 04 with small parameters on the offline CIFAR-10 copy (synthetic where it is absent)."""
     base = tmp_path_factory.mktemp("study")
     dataset = str(SHARED_ARCHIVE) if SHARED_ARCHIVE.exists() else "synthetic"
     run_dir, figures_dir = base / "run", base / "figures"
-    executed = {"01": _execute("01_search", base, preset="smoke", run_dir=str(run_dir), dataset=dataset, epochs=2,
+    executed = {"01": execute_notebook("01_search", base, preset="smoke", run_dir=str(run_dir), dataset=dataset, epochs=2,
                                train_subset=640, test_subset=200)}
-    executed["02"] = _execute("02_alpha", base, run_dir=str(run_dir), figures_dir=str(figures_dir))
-    executed["03"] = _execute("03_curves", base, run_dir=str(run_dir), figures_dir=str(figures_dir))
-    executed["04"] = _execute("04_derive_retrain", base, search_run=str(run_dir), out_dir=str(base / "compare"),
+    executed["02"] = execute_notebook("02_alpha", base, run_dir=str(run_dir), figures_dir=str(figures_dir))
+    executed["03"] = execute_notebook("03_curves", base, run_dir=str(run_dir), figures_dir=str(figures_dir))
+    executed["04"] = execute_notebook("04_derive_retrain", base, search_run=str(run_dir), out_dir=str(base / "compare"),
                               preset="smoke", seeds=[0, 1], methods=["argmax", "perturbation", "none", "random"],
                               extra={"epochs": 1})
     return dict(run_dir=run_dir, figures_dir=figures_dir, compare=base / "compare", executed=executed,
@@ -125,7 +118,7 @@ def test_batch_runner_reports_the_failing_notebook_and_keeps_it(tmp_path, capsys
 
 def test_ground_truth_notebook_runs_with_small_parameters(study, tmp_path):
     seed_runs = [str(ROOT / "results" / f"search-cpu-seed{s}") for s in (0, 1, 2)]  # three real, different runs
-    executed = _execute("05_ground_truth", tmp_path, record_dir=str(tmp_path / "gt" / "groundtruth-smoke"),
+    executed = execute_notebook("05_ground_truth", tmp_path, record_dir=str(tmp_path / "gt" / "groundtruth-smoke"),
                         search_runs=[str(study["run_dir"])], preset="smoke", epochs=1, train=True, seeds=[0, 1],
                         n_sample=1, results_dir=str(tmp_path / "gt"), extra={"epochs": 1, "dataset": "synthetic"},
                         run_root=str(tmp_path / "runs"),
