@@ -41,3 +41,29 @@ def test_a_failing_mode_is_recorded_and_the_others_are_still_timed(batches, monk
     out = bench_search.time_modes(["eager", "broken"], 0.125, batches, torch.device("cpu"), steps=1, rounds=1)
     assert list(out) == ["eager", "broken"]
     assert "precision" in out["broken"]["error"] and out["eager"]["first_order_img_s"] > 0
+
+
+def test_the_depth_benchmark_times_every_network_against_vgg11_and_projects_from_the_record(tmp_path, monkeypatch):
+    """benchmarks/bench_depth.py at toy size: VGG11 is the reference (its ratios are 1), the deeper networks cost
+    more MACs in block order, and the projection is the measured ratio times the record's median epoch."""
+    import json
+
+    import bench_depth
+
+    out = tmp_path / "depth.json"
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "argv", ["bench_depth.py", "--nets", "vgg11,vgg13", "--width", "0.125", "--batch-size",
+                                      "8", "--steps", "1", "--rounds", "1", "--epochs", "10", "--out", str(out)])
+    threads = torch.get_num_threads()
+    try:
+        bench_depth.main()
+    finally:
+        torch.set_num_threads(threads)  # main sets --threads (default 1) for the process
+    b = json.loads(out.read_text())
+    v11, v13 = b["nets"]["vgg11"], b["nets"]["vgg13"]
+    assert (v11["blocks"], v13["blocks"]) == (8, 10)
+    assert v11["first_over_vgg11"] == v11["retrain_all_over_vgg11"] == v11["macs_over_vgg11"] == 1.0
+    assert v13["macs_over_vgg11"] > 1.3  # two more 3x3 convolutions at full resolution and at 1/2
+    base = bench_depth.median_epoch_seconds(ROOT / b["vgg11_record"])
+    assert b["vgg11_median_epoch_s"] == base
+    assert v13["projected_search_h"] == pytest.approx(v13["first_over_vgg11"] * base * 10 / 3600)

@@ -247,6 +247,31 @@ def deeper_search_table(results: Path) -> str:
                          depth.flow_markdown(deep, shallow, *names)]) + "\n"
 
 
+DEEPER_RETRAIN_BASE = "compare-cpu-sigmoid/argmax/seed0"  # a VGG11 cpu retrain recorded at 1 thread
+
+
+def deeper_cost_table(results: Path) -> str:
+    """What each deeper VGG costs against VGG11 (benchmarks/bench_depth.py): the search iteration, the costliest
+    retrain step (every candidate shortcut), the projected cpu search from a VGG11 record's median epoch, and
+    what the vgg16-cpu preset (the search, then 2 x 6 retrains two at a time) needs in all."""
+    b = _bench(results, "depth-cpu.json")
+    rows = [f"| {n.upper()} | {r['blocks']} | {r['macs_over_vgg11']:.2f}x | {r['first_over_vgg11']:.2f}x | "
+            f"{r['retrain_all_over_vgg11']:.2f}x | {r['projected_epoch_s']:.0f} s | {r['projected_search_h']:.1f} h |"
+            for n, r in b["nets"].items()]
+    v16, retrain = b["nets"]["vgg16"], read_json(results / DEEPER_RETRAIN_BASE, "summary.json")["wall_seconds"]
+    most = v16["retrain_all_over_vgg11"] * retrain
+    total = v16["projected_search_h"] + 6 * most / 3600
+    return (f"Measured by `benchmarks/bench_depth.py` ({b['capability']}, {b['threads']} thread, width {b['width']:g}, "
+            f"batch {b['batch_size']}, median of {b['rounds']} round-robin rounds, synthetic images); the projection "
+            f"multiplies the search ratio by `{Path(b['vgg11_record']).name}`'s median epoch, "
+            f"{b['vgg11_median_epoch_s']:.1f} s, over {b['epochs']} epochs.\n\n"
+            "| network | blocks | MACs | search iteration | retrain step, all shortcuts | search epoch | search |\n"
+            "|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
+            f"For `vgg16-cpu`: the search {v16['projected_search_h']:.1f} h of one core, then twelve retrains of at "
+            f"most {most / 60:.0f} min each ({v16['retrain_all_over_vgg11']:.2f}x `{DEEPER_RETRAIN_BASE}`'s "
+            f"{retrain / 60:.1f} min at 1 thread), two at a time: at most {total:.1f} h of the 2-core machine.\n")
+
+
 def deeper_compare_table(results: Path) -> str:
     if not (results / DEEPER["compare"] / "comparison.csv").exists():
         return _not_yet(f"`{DEEPER['compare']}`")
@@ -361,7 +386,8 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "perturbation-picks": perturbation_picks_table, "perturbation-retrained": perturbation_retrained_table,
     "ground-truth": ground_truth_table, "ground-truth-rules": _gt_table("rules_markdown"),
     "ground-truth-paired": _gt_table("paired_markdown"), "ground-truth-picks": _gt_table("picks_markdown"),
-    "ladder": ladder_table, "deeper-search": deeper_search_table, "deeper-compare": deeper_compare_table, "fidelity": fidelity_table, "below-none": below_none_table, "unstated-settings": signature_table,
+    "ladder": ladder_table, "deeper-search": deeper_search_table, "deeper-compare": deeper_compare_table,
+    "deeper-cost": deeper_cost_table, "fidelity": fidelity_table, "below-none": below_none_table, "unstated-settings": signature_table,
     "bench-search": bench_table, "cpu-modes": cpu_modes_table, "executors": executors_table, **scale.TABLES}
 
 
