@@ -282,3 +282,63 @@ def test_a_further_seeded_batch_of_the_space_is_labelled_as_sampled(tmp_path):
     assert set(batch) != {gt.arch_id(m) for m in gt.sample_figure3(16, 0)}  # another seed, another draw
     rows = [{"arch_id": a, "origin": "+".join(archs[a]["origin"])} for a in batch]
     assert all(any(o.startswith("sample") for o in origins) for origins in gt.archs_origin(rows).values())
+
+
+def _files(root: Path) -> dict:
+    return {p: p.stat().st_mtime_ns for p in root.rglob("*")}
+
+
+def test_a_plan_lists_what_the_record_lacks_and_where_a_stopped_run_resumes_and_writes_nothing(tmp_path, capsys):
+    from vggdarts.cli import main
+
+    none, resnet = gt.arch_id(derive.none()), gt.arch_id(derive.resnet())
+    config = make_config("retrain", "smoke", {"arch": "x"})
+    gt.write_records(tmp_path / "results" / "groundtruth-smoke" / "groundtruth.csv", [
+        {"arch_id": none, "edges": "-", "n_shortcuts": 0, "origin": "none", "seed": 0, "width": config.width,
+         "epochs": config.epochs, "val_acc": 50.0, "test_acc": 49.0, "params": 1, "macs": 1, "dataset": "synthetic",
+         "commit": "c", "threads": 1, "cpu_capability": "AVX2", "cpu_model": "x"}])
+    stopped = tmp_path / "runs" / f"{resnet}-w{config.width:g}-e{config.epochs}" / "seed0"
+    stopped.mkdir(parents=True)
+    (stopped / "metrics.csv").write_text("epoch,val_acc\n1,30.0\n2,40.0\n")
+    before = _files(tmp_path)
+    assert main(["groundtruth", "--preset", "smoke", "--seeds", "0", "1", "--only", none, resnet, "--plan",
+                 "--results", str(tmp_path / "results"), "--run-root", str(tmp_path / "runs")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(":")[0] for line in lines[:-1]] == [f"{none} seed 1 (width {config.width:g}, {config.epochs} ep)",
+                                                           f"{resnet} seed 0 (width {config.width:g}, {config.epochs} ep)",
+                                                           f"{resnet} seed 1 (width {config.width:g}, {config.epochs} ep)"]
+    assert "from scratch" in lines[0] and "resumes after epoch 2" in lines[1] and "from scratch" in lines[2]
+    assert lines[-1] == "3 runs to train, 1 of them started; nothing written"
+    assert _files(tmp_path) == before  # no mask file, no run directory, no row
+
+
+def test_an_id_outside_the_set_is_one_clear_error_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match="not in the ground-truth set: a123456"):
+        gt.run("smoke", (0,), 1, 0, tmp_path / "results", tmp_path / "runs", {"dataset": "synthetic"}, only=["a123456"])
+    assert not (tmp_path / "results").exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_ladder_plan_on_a_record_without_its_subset_chooses_it_in_memory_only(tmp_path, capsys):
+    """The committed R0 rows alone (no ladder.json, no higher rung): the plan lists every subset architecture at
+    R1 with both seeds, the subset being the committed one re-derived, and leaves the record as it was."""
+    import json
+
+    from conftest import ROOT
+    from vggdarts.cli import main
+
+    record = tmp_path / "results" / "groundtruth-cpu"
+    record.mkdir(parents=True)
+    for other in (ROOT / "results").iterdir():  # the searches and comparisons whose picks are in the set
+        if other.name != record.name:
+            (tmp_path / "results" / other.name).symlink_to(other)
+    rows = gt.read_records(ROOT / "results" / "groundtruth-cpu" / "groundtruth.csv")
+    gt.write_records(record / "groundtruth.csv", [r for r in rows if (r["width"], r["epochs"]) == (0.25, 8)])
+    before = _files(tmp_path)
+    assert main(["groundtruth", "--preset", "cpu", "--ladder", "R1", "--seeds", "0", "1", "--plan",
+                 "--results", str(tmp_path / "results"), "--run-root", str(tmp_path / "runs")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    committed = json.loads((ROOT / "results" / "groundtruth-cpu" / "ladder.json").read_text())["archs"]
+    assert sorted({line.split()[0] for line in lines[:-1]}) == sorted(committed)
+    assert all("(width 0.25, 32 ep): from scratch" in line for line in lines[:-1])
+    assert lines[-1] == f"{2 * len(committed)} runs to train, 0 of them started; nothing written"
+    assert _files(tmp_path) == before

@@ -123,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "rung (R1: width 0.25, 32 epochs; R2: width 0.5, 24 epochs); chosen from R0 on first use")
     p.add_argument("--results", default="results")
     p.add_argument("--run-root", default="runs/groundtruth")
+    p.add_argument("--plan", action="store_true",
+                   help="list the runs the record lacks (and where a stopped one resumes), train nothing, write nothing")
     _engine_args(p)
 
     p = sub.add_parser("proxies", help="zero-cost proxies of the ground-truth set at init: results/groundtruth-PRESET/proxies.csv")
@@ -246,7 +248,14 @@ def _run(args) -> int:
             from . import ladder
 
             overrides = {**ladder.rung_overrides(args.ladder), **overrides}
-            only = ladder.subset(Path(args.results) / f"groundtruth-{args.preset}", create=True)
+            only = ladder.subset(Path(args.results) / f"groundtruth-{args.preset}", create=True, write=not args.plan)
+        if args.plan:
+            todo = groundtruth.plan(args.preset, tuple(args.seeds), args.n_sample, args.sample_seed, args.results,
+                                    args.run_root, overrides, only)
+            for job, done in todo:
+                print(f"{job.label}: {f'resumes after epoch {done}' if done else 'from scratch'} ({job.run_dir})")
+            print(f"{len(todo)} runs to train, {sum(done > 0 for _, done in todo)} of them started; nothing written")
+            return 0
         added = groundtruth.run(args.preset, tuple(args.seeds), args.n_sample, args.sample_seed, args.results,
                                 args.run_root, overrides, _engine(args), only)
         print(f"{added} rows added to {args.results}/groundtruth-{args.preset}/groundtruth.csv")

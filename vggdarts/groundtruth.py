@@ -138,20 +138,26 @@ def write_records(csv_path: str | Path, rows: list[dict[str, Any]]) -> None:
 
 
 def pending_jobs(archs: dict[str, dict], seeds, preset: str, record_dir: str | Path, run_root: str | Path,
-                 overrides: dict[str, Any] | None = None, only: list[str] | None = None) -> list[Job]:
+                 overrides: dict[str, Any] | None = None, only: list[str] | None = None,
+                 save_masks: bool = True) -> list[Job]:
     """A retrain job for every (architecture, seed) without a row in the record (for these epochs): the
-    baselines and the methods' picks first (what percentiles and regrets need), then the sample."""
+    baselines and the methods' picks first (what percentiles and regrets need), then the sample.  Each job's
+    mask file is written into the record unless ``save_masks`` is False (a plan writes nothing)."""
     from .config import make_config
 
     config = make_config("retrain", preset, {**(overrides or {}), "arch": "x"})
     width, epochs = config.width, config.epochs
     done = {(r["arch_id"], r["seed"], r["width"], r["epochs"])
             for r in read_records(Path(record_dir) / "groundtruth.csv")}
+    if unknown := sorted(set(only or ()) - set(archs)):
+        raise ValueError(f"not in the ground-truth set: {', '.join(unknown)} (the set is the baselines, the sample "
+                         "and every pick recorded under results/; train another pattern with python -m vggdarts "
+                         "retrain --arch MASK.json --run-dir DIR)")
     jobs = []
     sampled_last = sorted(only or archs, key=lambda a: all(o.startswith("sample") for o in archs[a]["origin"]))
     for aid in sampled_last:
         mask_file = Path(record_dir) / "masks" / f"{aid}.json"
-        if not mask_file.exists():
+        if save_masks and not mask_file.exists():
             derive.save_mask(mask_file, archs[aid]["mask"], "groundtruth", {"origin": archs[aid]["origin"]})
         for seed in seeds:
             if (aid, seed, width, epochs) in done:
@@ -204,6 +210,19 @@ def run(preset: str = "cpu", seeds=(0, 1), n_sample: int = 32, sample_seed: int 
         run_jobs(jobs, engine, run_root,
                  on_result=lambda n, result: added.append(record_finished([jobs[n]], [result], archs, record_dir)))
     return sum(added)
+
+
+def plan(preset: str = "cpu", seeds=(0, 1), n_sample: int = 32, sample_seed: int = 0, results: str | Path = "results",
+         run_root: str | Path = "runs/groundtruth", overrides: dict[str, Any] | None = None,
+         only: list[str] | None = None) -> list[tuple[Job, int]]:
+    """What :func:`run` would train, in its order, writing nothing: each job with the epochs its run directory
+    has finished already (a sweep that was stopped resumes after them; 0 for a fresh one)."""
+    from .rundir import finished_epochs
+
+    record_dir = Path(results) / f"groundtruth-{preset}"
+    jobs = pending_jobs(architecture_set(n_sample, sample_seed, results), seeds, preset, record_dir, run_root,
+                        overrides, only, save_masks=False)
+    return [(job, finished_epochs(job.run_dir)) for job in jobs]
 
 
 # ----------------------------------------------------------------------------- scores and agreement

@@ -81,15 +81,18 @@ def choose_subset(rows: list[dict], n: int = 16) -> dict[str, Any]:
             "chosen_at_commit": git_commit()}
 
 
-def subset(record_dir: str | Path, n: int = 16, create: bool = False) -> list[str]:
-    """The fixed subset of ``record_dir/ladder.json``; with ``create``, chosen and written when it is missing
-    (never re-chosen: the rungs above R0 are only comparable on the same architectures)."""
+def subset(record_dir: str | Path, n: int = 16, create: bool = False, write: bool = True) -> list[str]:
+    """The fixed subset of ``record_dir/ladder.json``; with ``create``, chosen when it is missing and written
+    unless ``write`` is False (a plan); never re-chosen: the rungs above R0 are only comparable on the same
+    architectures."""
     path = Path(record_dir) / SUBSET_FILE
     if not path.exists():
         if not create:
             raise FileNotFoundError(f"{path} is missing; choose the subset first "
                                     "(python -m vggdarts groundtruth --preset cpu --ladder R1 ...)")
         choice = choose_subset(read_records(Path(record_dir) / "groundtruth.csv"), n)
+        if not write:
+            return choice["archs"]
         atomic_write_text(path, json.dumps(choice, indent=1) + "\n")
     return json.loads(path.read_text())["archs"]
 

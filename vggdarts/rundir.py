@@ -245,6 +245,16 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, float]]:
         return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
+def finished_epochs(run_dir: str | os.PathLike) -> int:
+    """Epochs a run directory has finished, by its metrics.csv (0 when there is none).  The checkpoint is written
+    before the metrics, so a run resumes after at least this many epochs."""
+    path = Path(run_dir) / "metrics.csv"
+    if not path.exists():
+        return 0
+    with open(path, newline="") as f:
+        return sum(1 for _ in csv.DictReader(f))
+
+
 def read_json(run_dir: str | os.PathLike, name: str) -> dict[str, Any]:
     path = Path(run_dir) / name
     if not path.exists():
