@@ -20,6 +20,7 @@ import json
 import platform
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -31,14 +32,14 @@ from vggdarts.search import alpha_optimizer, alpha_step_first_order, alpha_step_
 from vggdarts.supernet import SuperNet, count_macs
 from vggdarts.training import Meter, resolve_device
 
-MODES = {
+MODES = {  # in the order they are built and first timed: cheap start-ups first, compilation last
     "eager": {},
-    "deterministic": {"deterministic": True},
+    "cuda_graphs": {"cuda_graphs": True},
     "bf16": {"precision": "bf16"},
+    "cuda_graphs+bf16": {"cuda_graphs": True, "precision": "bf16"},
+    "deterministic": {"deterministic": True},
     "compile": {"compile": True},
     "compile+bf16": {"compile": True, "precision": "bf16"},
-    "cuda_graphs": {"cuda_graphs": True},
-    "cuda_graphs+bf16": {"cuda_graphs": True, "precision": "bf16"},
 }
 
 
@@ -98,34 +99,53 @@ def _error(exc: BaseException) -> str:
 
 
 def time_modes(modes: list[str], width: float, batches: Batches, device: torch.device, steps: int,
-               rounds: int = 3) -> dict:
-    """Plain (weight step only) and first-order iteration per mode, timed round-robin (each round times every
-    mode in turn), so that load changes on a shared machine hit all modes alike; medians over the rounds.
-    Each mode's process-wide flags (deterministic algorithms, cuDNN's benchmark) are applied right before it
-    is timed.  A mode that fails to build or to run gets ``{"error": ...}`` and the others go on."""
-    built, out = {}, {}
+               rounds: int = 3, on_update: Callable[[dict], None] | None = None) -> dict:
+    """Plain (weight step only) and first-order iteration per mode; medians over the rounds.  Each mode is
+    built and timed once in turn, then the further rounds time every mode in turn (round-robin), so that load
+    changes on a shared machine hit all modes alike.  ``on_update(results so far)`` is called after each mode's
+    first timing and after each round, so a run cut short keeps every mode timed before the cut.  Each mode's
+    process-wide flags (deterministic algorithms, cuDNN's benchmark) are applied right before it is timed.
+    A mode that fails to build or to run gets ``{"error": ...}`` and the others go on."""
+    built, errors = {}, {}
+    times: dict[str, dict[str, list[float]]] = {}
+    b = batches.batch_size
+
+    def time_once(m: str) -> None:
+        step, meter, _, config = built[m]
+        try:
+            accel.configure(config, device)
+            times[m]["plain"].append(time_steps(lambda bw, ba: step(*bw, *ba, meter, False), batches, steps, 1, device))
+            times[m]["first"].append(time_steps(lambda bw, ba: step(*bw, *ba, meter, True), batches, steps, 1, device))
+        except Exception as exc:
+            errors[m] = {"error": _error(exc)}
+            del built[m]
+
+    def results() -> dict:
+        out = dict(errors)
+        for m, (_, meter, first_call, _) in built.items():
+            n = len(times[m]["first"])
+            t_plain, t_first = (sorted(times[m][k])[n // 2] for k in ("plain", "first"))
+            out[m] = {"plain_img_s": b / t_plain, "first_order_img_s": b / t_first, "first_over_plain": t_first / t_plain,
+                      "first_order_ms": 1000 * t_first, "first_call_s": first_call, "rounds": n,
+                      "loss_finite": bool(torch.isfinite(meter.loss_sum))}
+        return {m: out[m] for m in modes if m in out}
+
     for m in modes:
         try:
             built[m] = build_mode(m, width, batches, device)
         except Exception as exc:  # a capture error, an inductor failure: recorded, not fatal
-            out[m] = {"error": _error(exc)}
-    times: dict[str, dict[str, list[float]]] = {m: {"plain": [], "first": []} for m in built}
-    for _ in range(rounds):
-        for m, (step, meter, _, config) in list(built.items()):
-            try:
-                accel.configure(config, device)
-                times[m]["plain"].append(time_steps(lambda bw, ba: step(*bw, *ba, meter, False), batches, steps, 1, device))
-                times[m]["first"].append(time_steps(lambda bw, ba: step(*bw, *ba, meter, True), batches, steps, 1, device))
-            except Exception as exc:
-                out[m] = {"error": _error(exc)}
-                del built[m]
-    b = batches.batch_size
-    for m, (_, meter, first_call, _) in built.items():
-        t_plain, t_first = (sorted(times[m][k])[rounds // 2] for k in ("plain", "first"))
-        out[m] = {"plain_img_s": b / t_plain, "first_order_img_s": b / t_first, "first_over_plain": t_first / t_plain,
-                  "first_order_ms": 1000 * t_first, "first_call_s": first_call,
-                  "loss_finite": bool(torch.isfinite(meter.loss_sum))}
-    return {m: out[m] for m in modes}
+            errors[m] = {"error": _error(exc)}
+            continue
+        times[m] = {"plain": [], "first": []}
+        time_once(m)
+        if on_update:
+            on_update(results())
+    for _ in range(rounds - 1):
+        for m in list(built):
+            time_once(m)
+        if on_update:
+            on_update(results())
+    return results()
 
 
 def main() -> None:
@@ -223,8 +243,12 @@ def main() -> None:
 
     write()
     if modes or unavailable:
-        result["modes"] = {**(time_modes(modes, args.width, batches, device, args.steps) if modes else {}),
-                           **unavailable}
+        def partial(timed: dict) -> None:  # every mode timed so far, written as it comes
+            result["modes"] = {**timed, **unavailable}
+            write()
+
+        result["modes"] = {**(time_modes(modes, args.width, batches, device, args.steps, on_update=partial)
+                              if modes else {}), **unavailable}
         eager = result["modes"].get("eager", {}).get("first_order_img_s")  # None where eager failed
         print(f"\n{'mode':18s} {'plain img/s':>12s} {'first img/s':>12s} {'first/plain':>12s} "
               f"{'first ms':>9s} {'vs eager':>9s} {'setup s':>10s}")

@@ -29,11 +29,27 @@ def test_each_mode_is_timed_under_its_own_flags(batches, monkeypatch):
 
     monkeypatch.setattr(bench_search, "time_steps", recording)
     try:  # built in this order, the old code timed "deterministic" under eager's flags (the last one built)
-        out = bench_search.time_modes(["deterministic", "eager"], 0.125, batches, torch.device("cpu"), steps=1, rounds=1)
+        out = bench_search.time_modes(["deterministic", "eager"], 0.125, batches, torch.device("cpu"), steps=1, rounds=2)
     finally:
         torch.use_deterministic_algorithms(False)
-    assert seen == [True, True, False, False]  # plain and first-order of each mode, in turn
+    assert seen == [True, True, False, False] * 2  # plain and first-order of each mode, in turn, each round
     assert set(out) == {"deterministic", "eager"} and all(r["loss_finite"] for r in out.values())
+
+
+def test_each_mode_is_reported_as_soon_as_it_is_timed_so_a_cut_keeps_it(batches):
+    """The device check kills the benchmark at its time limit: what on_update wrote last must hold every mode
+    timed before the cut (a compile mode's minutes-long build must not cost the modes timed before it)."""
+    snapshots = []
+    out = bench_search.time_modes(["eager", "deterministic"], 0.125, batches, torch.device("cpu"), steps=1, rounds=2,
+                                  on_update=lambda r: snapshots.append({m: v["rounds"] for m, v in r.items()}))
+    torch.use_deterministic_algorithms(False)
+    assert snapshots == [{"eager": 1}, {"eager": 1, "deterministic": 1}, {"eager": 2, "deterministic": 2}]
+    assert {m: v["rounds"] for m, v in out.items()} == snapshots[-1]
+
+
+def test_the_modes_start_with_eager_and_the_graphs_and_end_with_compilation():
+    names = list(bench_search.MODES)
+    assert names[:2] == ["eager", "cuda_graphs"] and all(m.startswith("compile") for m in names[-2:])
 
 
 def test_a_failing_mode_is_recorded_and_the_others_are_still_timed(batches, monkeypatch):

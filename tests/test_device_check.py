@@ -156,3 +156,41 @@ def test_retrains_run_without_compile_or_graphs_but_keep_the_precision():
         assert not any(s.startswith(("compile", "cuda_graphs")) for s in settings), mode
         assert ("precision=bf16" in settings) == ("bf16" in mode)
     assert dc.SEARCH_SEED == 1
+
+
+def test_a_cut_test_step_keeps_the_outcomes_its_verbose_log_shows(tmp_path):
+    """pytest writes its junit XML at the end; a step killed at its timeout leaves only the -v log."""
+    dc = _device_check()
+    log = tmp_path / "cuda-tests.log"
+    log.write_text("$ python -m pytest -v -rA -m cuda tests/test_cuda.py\n"
+                   "tests/test_cuda.py::test_forward_backward_and_alpha_gradients_on_cuda_equal_the_cpu PASSED [ 10%]\n"
+                   "tests/test_cuda.py::test_fast_modes_track_the_fp32_eager_loss_over_200_steps[bf16] FAILED [ 20%]\n"
+                   "tests/test_cuda.py::test_graphs_are_captured_and_replayed_on_the_jobs_gpu_not_the_current_one "
+                   "SKIPPED (one GPU) [ 30%]\n"
+                   "tests/test_cuda.py::test_fast_modes_track_the_fp32_eager_loss_over_200_steps[compile] \n"
+                   "[device_check] timed out after 150 s; its process group was killed\n")
+    assert dc.test_outcomes(tmp_path / "absent.xml", log) == {
+        "test_forward_backward_and_alpha_gradients_on_cuda_equal_the_cpu": "passed",
+        "test_fast_modes_track_the_fp32_eager_loss_over_200_steps[bf16]": "failed",
+        "test_graphs_are_captured_and_replayed_on_the_jobs_gpu_not_the_current_one": "skipped"}  # compile: cut
+    assert dc.test_outcomes(tmp_path / "absent.xml") == {}
+
+
+def test_the_search_mode_counts_its_start_up_against_the_time_it_has():
+    dc = _device_check()
+    modes = {"eager": {"first_order_img_s": 1000.0, "first_call_s": 2.0},
+             "cuda_graphs": {"first_order_img_s": 3000.0, "first_call_s": 5.0},
+             "compile": {"first_order_img_s": 3500.0, "first_call_s": 80.0},
+             "bf16": {"first_order_img_s": 9000.0, "first_call_s": 2.0}}
+    correct = {"eager": True, "cuda_graphs": True, "compile": True, "bf16": False}  # bf16's tests failed
+    assert dc.fastest_mode(modes, correct, seconds=100) == "cuda_graphs"  # compile: 20 s of training left
+    assert dc.fastest_mode(modes, correct, seconds=3600) == "compile"
+    assert dc.fastest_mode(modes, {"eager": False, "compile": True}, seconds=60) == "eager"  # no time to compile
+    assert dc.fastest_mode({}, {}, seconds=100) == "eager"
+
+
+def test_an_early_step_cannot_take_the_time_a_later_step_is_guaranteed():
+    dc = _device_check()
+    clock = dc.Clock(300)
+    assert 148 <= clock.budget(150, keep=150) <= 150 and clock.budget(150, keep=200) <= 100
+    assert clock.budget(150, keep=400) == 0 and 298 <= clock.budget(float("inf")) <= 300
