@@ -167,3 +167,38 @@ def test_a_run_recorded_before_a_field_existed_reopens_with_that_fields_old_valu
     config, *_ = load_search_run(old, "cpu")
     assert config.hvp == "fd"
     assert search(config, old)["epochs_done"] == 3  # accepted as the same run: finished, not retrained
+
+
+def test_checkpoint_every_n_epochs_saves_those_and_the_last_and_a_kill_resumes_as_if_uninterrupted(tmp_path, monkeypatch):
+    """checkpoint_every=2 over 3 epochs checkpoints after epochs 2 and 3 only; a kill before the last
+    checkpoint leaves the files of epoch 2 (nothing newer than its checkpoint), and the resume redoes epoch 3
+    to the uninterrupted run's alpha, bit for bit."""
+    config = make_config("search", "smoke", {"dataset": "synthetic", "progress": False, "epochs": 3,
+                                             "checkpoint_every": 2})
+    assert [e for e in (1, 2, 3) if config.checkpoints_after(e)] == [2, 3]
+    search(config, tmp_path / "whole")
+    original, saved = RunDir.save_checkpoint, []
+
+    def killed_at_the_last_checkpoint(self, state):
+        if len(state["history"]) == 3:
+            raise KeyboardInterrupt("simulated kill during epoch 3's checkpoint")
+        saved.append(len(state["history"]))
+        original(self, state)
+
+    monkeypatch.setattr(RunDir, "save_checkpoint", killed_at_the_last_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        search(config, tmp_path / "cut")
+    assert saved == [2] and [r["epoch"] for r in read_metrics(tmp_path / "cut")] == [1, 2]
+    assert np.load(tmp_path / "cut" / "alpha.npz")["raw"].shape[0] == 2
+    monkeypatch.setattr(RunDir, "save_checkpoint", original)
+    search(config, tmp_path / "cut")
+    whole, cut = np.load(tmp_path / "whole" / "alpha.npz"), np.load(tmp_path / "cut" / "alpha.npz")
+    assert np.array_equal(whole["raw"], cut["raw"]) and cut["raw"].shape[0] == 3
+    assert [r["val_acc"] for r in read_metrics(tmp_path / "whole")] == [r["val_acc"] for r in read_metrics(tmp_path / "cut")]
+
+
+def test_checkpoint_every_must_be_a_positive_number_of_epochs():
+    from vggdarts.config import ConfigError
+
+    with pytest.raises(ConfigError, match="checkpoint_every must be >= 1"):
+        make_config("search", "smoke", {"checkpoint_every": 0})

@@ -49,6 +49,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     progress: bool = True  # tqdm progress bar per epoch
     keep_checkpoints: str = ""  # e.g. "1,5,20": also keep checkpoint-epoch001.pt ... after those epochs
+    checkpoint_every: int = 1  # checkpoint (and rewrite metrics and alpha) every N epochs and after the last: on a
+    #                            GPU an epoch takes seconds and a width-1 checkpoint is 85 MB; a kill loses < N epochs
     threads: int = 0  # CPU threads for this job (torch.set_num_threads); 0 = torch's default (all cores)
     # speed (see accel.py): same maths, so a run may resume under other values
     compile: bool = False  # torch.compile the network (order=first only)
@@ -59,8 +61,8 @@ class TrainConfig:
     tf32: bool = False  # CUDA: let fp32 matmuls and convolutions use TF32 tensor cores (faster, 10-bit mantissa);
     #                     off so that fp32 is fp32 (PyTorch's own default lets cuDNN use TF32)
 
-    RUNTIME_FIELDS = ("device", "progress", "eval_batch_size", "keep_checkpoints", "threads", "compile",
-                      "deterministic", "cuda_graphs")
+    RUNTIME_FIELDS = ("device", "progress", "eval_batch_size", "keep_checkpoints", "checkpoint_every", "threads",
+                      "compile", "deterministic", "cuda_graphs")
 
     def validate(self) -> "TrainConfig":
         _check(self.net in LAYOUTS, f"net must be one of {', '.join(LAYOUTS)}")
@@ -77,6 +79,7 @@ class TrainConfig:
         _check(self.train_subset >= 0 and self.test_subset >= 0, "train_subset/test_subset must be >= 0 (0 = all)")
         _check(all(e.strip().isdigit() for e in self.keep_checkpoints.split(",") if e.strip()),
                "keep_checkpoints must be a comma-separated list of epoch numbers, e.g. 1,5,20")
+        _check(self.checkpoint_every >= 1, "checkpoint_every must be >= 1 (epochs between checkpoints)")
         _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                "device must be auto, cpu, cuda or cuda:N")
         _check(self.precision in ("fp32", "bf16"), "precision must be 'fp32' or 'bf16'")
@@ -84,6 +87,11 @@ class TrainConfig:
 
     def snapshot_epochs(self) -> set[int]:
         return {int(e) for e in self.keep_checkpoints.split(",") if e.strip()}
+
+    def checkpoints_after(self, epoch: int) -> bool:
+        """Whether epoch ``epoch`` (1-based) ends with a checkpoint: every ``checkpoint_every``-th, the last, and
+        every epoch whose checkpoint is to be kept."""
+        return epoch % self.checkpoint_every == 0 or epoch == self.epochs or epoch in self.snapshot_epochs()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

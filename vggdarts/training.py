@@ -173,7 +173,7 @@ def progress(iterable, total: int, desc: str, enabled: bool):
 
 @dataclass
 class EpochLoop:
-    """Runs epochs ``start..epochs-1`` of a job, checkpointing after each.
+    """Runs epochs ``start..epochs-1`` of a job, checkpointing after each (or every ``checkpoint_every``-th).
 
     ``train_epoch(epoch) -> (train_loss, train_acc)`` trains one epoch;
     ``evaluate_epoch(epoch) -> dict`` returns val/test losses and accuracies;
@@ -201,6 +201,9 @@ class EpochLoop:
             row["seconds"] = time.time() - started
             self.history.append({k: row[k] for k in METRIC_COLUMNS})
             self.elapsed += row["seconds"]
+            if not self.config.checkpoints_after(epoch + 1):
+                self._log(row, 0.0)  # no file is written: they all stay what the last checkpoint holds
+                continue
             # checkpoint first: the files below are always derivable from it
             saving = time.time()
             self.run.save_checkpoint({**state(), "history": self.history, "elapsed": self.elapsed,
@@ -214,15 +217,18 @@ class EpochLoop:
                 self.run.keep_checkpoint_copy(epoch + 1)
             self.run.write_metrics(self.history)
             after_epoch()
-            test = "" if math.isnan(row["test_acc"]) else f"  test {row['test_loss']:.3f}/{row['test_acc']:.2f}%"
-            log.info("epoch %3d/%d  train %.3f/%.2f%%  val %.3f/%.2f%%%s  lr %.4g  %.1fs (checkpoint %.1fs)",
-                     epoch + 1, self.config.epochs, train_loss, train_acc, row["val_loss"], row["val_acc"], test,
-                     lr, self.history[-1]["seconds"], checkpoint_seconds)  # test: once measured
+            self._log(row, checkpoint_seconds)
         # A kill between the checkpoint and these files (in the last epoch too) must not leave them stale:
         # after the epochs they are always rewritten from the checkpointed state.
         if self.history:
             self.run.write_metrics(self.history)
             after_epoch()
+
+    def _log(self, row: dict, checkpoint_seconds: float) -> None:
+        test = "" if math.isnan(row["test_acc"]) else f"  test {row['test_loss']:.3f}/{row['test_acc']:.2f}%"
+        log.info("epoch %3d/%d  train %.3f/%.2f%%  val %.3f/%.2f%%%s  lr %.4g  %.1fs (checkpoint %.1fs)",
+                 row["epoch"], self.config.epochs, row["train_loss"], row["train_acc"], row["val_loss"], row["val_acc"],
+                 test, row["lr"], self.history[-1]["seconds"], checkpoint_seconds)  # test: once measured
 
     def restore(self, checkpoint: dict[str, Any], **stateful) -> None:
         """Resume from a checkpoint: ``stateful`` maps checkpoint keys to objects with load_state_dict."""
