@@ -56,6 +56,7 @@ MODE_TESTS = {
     "cuda_graphs": ("test_fast_modes_track_the_fp32_eager_loss_over_200_steps[cuda_graphs]",
                     "test_graphed_search_captures_once_under_a_constant_learning_rate",
                     "test_a_graph_replayed_with_another_meter_counts_into_that_meter",
+                    "test_the_graphed_iteration_under_the_paper_recipe_tracks_eager_and_captures_once_per_learning_rate",
                     "test_a_killed_search_resumes_on_cuda[graphs]"),
     "deterministic": ("test_a_killed_search_resumes_on_cuda[deterministic]",),
 }

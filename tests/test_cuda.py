@@ -4,6 +4,8 @@
   tolerance (TF32 off);
 * a training epoch's steps make no host sync (``torch.cuda.set_sync_debug_mode("error")``);
 * bf16, compiled (inductor) and CUDA-graphed search iterations track the fp32 eager loss over 200 steps;
+* the graphed iteration under the paper recipe (gradient clipping, a falling learning rate) tracks eager and
+  is captured once per learning rate;
 * a killed search resumes on CUDA: bit-identical under deterministic=true, and under cuda_graphs=true it
   continues to the same alpha within tolerance.
 
@@ -174,6 +176,43 @@ def test_a_graph_replayed_with_another_meter_counts_into_that_meter():
     step(*batches[12], *batches[13], second)
     assert torch.equal(first.loss_sum, before) and second.n == 64 and second.loss_sum.item() > 0
     assert step.captures == 2
+
+
+def _paper_recipe_curve(mode: dict, steps=200, every=50, device="cuda") -> tuple[np.ndarray, object]:
+    """Losses of ``steps`` search iterations under the paper preset's extras (gradient clipping at 5, weight
+    decay, alpha weight decay) with the learning rate lowered every ``every`` steps as a cosine schedule
+    does per epoch; (the curve, the step)."""
+    config = make_config("search", "paper", {"dataset": "synthetic", "progress": False, "width": 0.25,
+                                             "device": device, **mode})
+    torch.manual_seed(0)
+    model = SuperNet(0.25).to(device, memory_format=torch.channels_last)
+    accel.prepare(model, config, torch.device(device))
+    w_opt = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=config.momentum,
+                            weight_decay=config.weight_decay)
+    step = search_step(model, w_opt, alpha_optimizer(model, config), config, Sampler(model.relaxation, 0))
+    data = synthetic_dataset(n_train=4096, n_test=8)
+    stream = Batches(data.train_x, data.train_y, 64, mean=data.mean_std[0], std=data.mean_std[1], augment=True,
+                     shuffle=True, seed=0, device=device).epoch(0, batches=2 * steps)
+    meter, curve = Meter(device), []
+    for k in range(steps):
+        if k and k % every == 0:
+            w_opt.param_groups[0]["lr"] *= 0.5
+        (xw, yw), (xa, ya) = next(stream), next(stream)
+        step(xw, yw, xa, ya, meter.reset())
+        curve.append(meter.loss_sum.clone())
+    return (torch.stack(curve) / 64).cpu().numpy(), step
+
+
+def test_the_graphed_iteration_under_the_paper_recipe_tracks_eager_and_captures_once_per_learning_rate():
+    """What the paper search runs: gradient clipping inside the graph, and a new capture whenever the
+    learning rate changes (per epoch under cosine).  A graph that kept the old learning rate, or clipped
+    with a stale norm, drifts from eager; same tolerance as the other graphed comparison (0.05 nats per
+    20-step window)."""
+    (reference, _), (graphed, step) = _paper_recipe_curve({}), _paper_recipe_curve(dict(cuda_graphs=True))
+    windows = lambda c: c.reshape(10, 20).mean(1)  # noqa: E731
+    gap = np.abs(windows(reference) - windows(graphed)).max()
+    assert gap < 0.05, (gap, windows(reference), windows(graphed))
+    assert step.captures == 4  # one per learning rate: 200 steps, lowered every 50
 
 
 def _run_search(run_dir, *sets, kill_after_epochs=None, epochs=4):
