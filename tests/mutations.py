@@ -94,6 +94,18 @@ MUTATIONS = (
     Mutation("notebook 02's table cell prints the weights where it says raw alpha", "vggdarts/figures.py",
              "{columns})\\n{np.array2string(raw, **fixed)}", "{columns})\\n{np.array2string(table, **fixed)}",
              ("tests/test_lab.py",)),
+    Mutation("checkpoint_every is ignored: a checkpoint after every epoch", "vggdarts/config.py",
+             "return epoch % self.checkpoint_every == 0 or", "return True or",
+             ("tests/test_run_integrity.py::test_checkpoint_every_n_epochs_saves_those_and_the_last_and_a_kill_resumes_as_if_uninterrupted",)),
+    Mutation("checkpoint_every skips the last epoch's checkpoint", "vggdarts/config.py",
+             "or epoch == self.epochs or", "or",
+             ("tests/test_run_integrity.py::test_checkpoint_every_n_epochs_saves_those_and_the_last_and_a_kill_resumes_as_if_uninterrupted",)),
+    Mutation("a sweep's plan writes the mask files", "vggdarts/groundtruth.py",
+             "overrides, only, save_masks=False)", "overrides, only, save_masks=True)",
+             ("tests/test_groundtruth.py::test_a_plan_lists_what_the_record_lacks_and_where_a_stopped_run_resumes_and_writes_nothing",)),
+    Mutation("a ladder plan writes the subset it chose", "vggdarts/cli.py",
+             "create=True, write=not args.plan)", "create=True, write=True)",
+             ("tests/test_groundtruth.py::test_a_ladder_plan_on_a_record_without_its_subset_chooses_it_in_memory_only",)),
 )
 
 
