@@ -17,7 +17,8 @@ Run directories live outside ``$OUT`` (``runs/device-check-work``):
    images in the search's time, start-up (compilation, capture) counted: after two
    epochs the rest is projected, and the search goes on to its 100 epochs only if that fits in the time left
    (keeping ``--retrain-reserve`` seconds for step 5), else it stops there with the projection;
-5. with the time left, the search's ``argmax``, ``all`` and ``none`` retrained once each (seed 0) at the
+5. with the time left, the search's ``argmax``, ``all`` and ``none`` retrained once each (seed 0, one ``compare``
+   process) at the
    preset's width, on as many epochs as the measured epoch time allows (recorded);
 6. ``device_check.json``, ``device_check.md`` and ``records.tar.gz`` under the output folder.  ``tar x`` of
    the archive inside ``results/`` gives ``search-paper-seed1-gpu/`` (no supernet weights: its ``record.json``
@@ -120,7 +121,7 @@ def run(cmd: list[str], log: Path, timeout: int, watch=None, **env: str) -> tupl
     return code, time.time() - started
 
 
-RECORD_FILES = ("config.json", "metrics.csv", "summary.json", "alpha.npz", "record.json")
+RECORD_FILES = ("config.json", "metrics.csv", "summary.json", "alpha.npz", "record.json", "comparison.csv")
 
 
 def write_report(out: Path, work: Path, report: dict, started: float) -> None:
@@ -135,7 +136,7 @@ def write_report(out: Path, work: Path, report: dict, started: float) -> None:
                 continue
             if path.parent == work and path.suffix in (".log", ".xml", ".json"):
                 tar.add(path, arcname=f"device-check/{path.name}")
-            elif path.name in RECORD_FILES or path.parent.name == "archs":
+            elif path.name in RECORD_FILES or path.parent.name == "archs" and path.suffix == ".json":
                 tar.add(path, arcname=str(path.relative_to(work)))
 
 
@@ -269,29 +270,26 @@ def retrain_settings(data: str, epochs: int, mode: str) -> list[str]:
 def retrain_step(py: str, search_run: Path, work: Path, preset: str, data: str, mode: str, clock: Clock,
                  paper: dict | None, dry: bool) -> dict:
     """Derive argmax, all and none from the search as far as it ran, and retrain each once (seed 0) at the
-    preset's width on a budget the time left allows.  The epochs come from the search's measured epoch:
-    a retrain epoch (45,000 images at batch 128, plain steps) is taken to cost about 1.2 search epochs."""
+    preset's width on a budget the time left allows: one ``compare`` process (inline), so torch's import and
+    the CUDA start are paid once, not six times.  The epochs come from the search's measured epoch: a
+    retrain epoch (45,000 images at batch 128, plain steps) is taken to cost about 1.2 search epochs."""
     left = clock.end - time.time()
-    if not paper or not (search_run / "alpha.npz").exists() or left < (5 if dry else 60):
+    if not paper or not (search_run / "alpha.npz").exists() or left < (5 if dry else 45):
         return {}
-    per_job = left / len(RETRAIN_METHODS)
+    per_job = (left - (2 if dry else 10)) / len(RETRAIN_METHODS)  # less the one process's start-up
     epoch_estimate = 1.2 * paper["epoch_seconds"][-1]
     epochs = max(1, min(2 if dry else 200, int(0.7 * per_job / max(epoch_estimate, 1e-3))))  # dry: smoke-sized
     sweep = work / ("compare-smoke-dryrun" if dry else "compare-paper-gpu")
-    (sweep / "archs").mkdir(parents=True, exist_ok=True)
     settings = retrain_settings(data, epochs, mode)
+    code, secs = run([py, "-m", "vggdarts", "compare", "--preset", preset, "--search-run", str(search_run), "--out",
+                      str(sweep), "--seeds", "0", "--methods", *RETRAIN_METHODS,
+                      *[a for s in settings for a in ("--set", s)]], work / "retrains.log", timeout=clock.budget(left))
     out = {}
     for method in RETRAIN_METHODS:
-        arch, run_dir = sweep / "archs" / f"{method}.json", sweep / method / "seed0"
-        code, secs = run([py, "-m", "vggdarts", "derive", "--search-run", str(search_run), "--method", method,
-                          "--out", str(arch)], work / f"derive-{method}.log", timeout=clock.budget(60))
-        if code == 0:
-            c2, s2 = run([py, "-m", "vggdarts", "retrain", "--preset", preset, "--arch", str(arch), "--run-dir",
-                          str(run_dir), *[a for s in settings for a in ("--set", s)]], work / f"retrain-{method}.log",
-                          timeout=clock.budget(per_job))
-            code, secs = c2, secs + s2
+        run_dir = sweep / method / "seed0"
         summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
-        out[method] = {"exit_code": code, "seconds": secs, "epochs": epochs, "epoch_estimate_seconds": epoch_estimate,
+        out[method] = {"exit_code": code if summary or code else 1, "seconds": summary.get("wall_seconds", secs),
+                       "epochs": epochs, "epoch_estimate_seconds": epoch_estimate,
                        "val_acc": summary.get("final_val_acc"), "test_acc": summary.get("test_acc")}
     return out
 

@@ -40,7 +40,8 @@ def test_the_cpu_dry_run_walks_every_step_and_writes_its_report(tmp_path):
         tar.extractall(results, filter="data")
     assert {"device-check/cuda-tests.xml", "device-check/bench.json", "search-smoke-dryrun/metrics.csv",
             "search-smoke-dryrun/alpha.npz", "search-smoke-dryrun/record.json",
-            "compare-smoke-dryrun/archs/argmax.json", "compare-smoke-dryrun/none/seed0/summary.json"} <= set(names)
+            "compare-smoke-dryrun/archs/argmax.json", "compare-smoke-dryrun/none/seed0/summary.json",
+            "compare-smoke-dryrun/comparison.csv", "device-check/retrains.log"} <= set(names)
     assert not any(n.endswith((".pt", ".lock")) for n in names)  # no checkpoint, no lock
     from vggdarts import compare, figures
     from vggdarts.notebook import search_summary
