@@ -253,3 +253,56 @@ def test_engine_settings_are_checked():
         Engine("slurm", slurm={"partiton": "x"})
     with pytest.raises(FileNotFoundError, match="cluster.yaml"):
         load_slurm_config("nope.yaml")
+    with pytest.raises(ValueError, match="jobs_per_gpu"):
+        Engine("local", jobs_per_gpu=0)
+
+
+class _FakeLocalExecutor:
+    """Stands in for submitit.LocalExecutor on a machine without GPUs: records which GPUs each job was given
+    and how many ran at once; a job is done after three polls."""
+    log: list = []
+
+    def __init__(self, folder, max_num_timeout):
+        self.params, self.live = {}, []
+
+    def update_parameters(self, **params):
+        self.params.update(params)
+
+    def submit(self, task):
+        executor = self
+
+        class FakeJob:
+            polls = 0
+
+            def done(self):
+                FakeJob.polls += 1
+                if FakeJob.polls >= 3 and self in executor.live:
+                    executor.live.remove(self)
+                return FakeJob.polls >= 3
+
+            def result(self):
+                return {"status": "ok", "run_dir": task.job.run_dir, "label": task.job.label}
+
+        job = FakeJob()
+        self.live.append(job)
+        _FakeLocalExecutor.log.append((task.job.label, tuple(self.params.get("visible_gpus", ())), len(self.live)))
+        return job
+
+
+def test_on_a_gpu_machine_jobs_per_gpu_lets_that_many_jobs_share_each_gpu(tmp_path, monkeypatch):
+    import submitit
+
+    from vggdarts import executors
+
+    monkeypatch.setattr(submitit, "LocalExecutor", _FakeLocalExecutor)
+    monkeypatch.setattr(executors, "_gpu_count", lambda: 2)
+    jobs = [_search_job(tmp_path, f"j{k}") for k in range(6)]
+    for per_gpu, most in ((1, 2), (3, 6)):
+        _FakeLocalExecutor.log = []
+        engine = Engine("local", max_parallel=8, jobs_per_gpu=per_gpu, poll_s=0.0, progress=False)
+        results = run_jobs(jobs, engine, tmp_path)
+        assert [r["status"] for r in results] == ["ok"] * 6
+        assert max(n for *_, n in _FakeLocalExecutor.log) == most  # at most GPUs x jobs_per_gpu at once
+        assert all(len(gpus) == 1 for _, gpus, _ in _FakeLocalExecutor.log)  # each job sees one GPU
+    first = [gpus[0] for _, gpus, _ in _FakeLocalExecutor.log[:6]]
+    assert first == [0, 1, 0, 1, 0, 1]  # the GPU with the fewest jobs first: spread, not stacked

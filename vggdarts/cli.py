@@ -49,6 +49,8 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
                    help="inline: one after another here; local: a pool of processes; slurm: a job array")
     g.add_argument("--max-parallel", type=int, default=1, help="local: processes at once; slurm: array parallelism")
     g.add_argument("--threads", type=int, default=0, help="CPU threads per job (0: the cores split between jobs)")
+    g.add_argument("--jobs-per-gpu", type=int, default=1,
+                   help="local, on a GPU machine: jobs sharing each GPU (default 1; more for small width-0.25 jobs)")
     g.add_argument("--timeout-min", type=float, default=7 * 24 * 60,
                    help="local: a job running longer is checkpointed and requeued")
     g.add_argument("--slurm-config", default=None, help="cluster.yaml: partition, account, time, gpus, cpus, mem, ...")
@@ -58,7 +60,7 @@ def _engine(args):
     from .executors import Engine, load_slurm_config
 
     return Engine(args.executor, args.max_parallel, args.threads, args.timeout_min,
-                  slurm=load_slurm_config(args.slurm_config))
+                  slurm=load_slurm_config(args.slurm_config), jobs_per_gpu=args.jobs_per_gpu)
 
 
 def build_parser() -> argparse.ArgumentParser:

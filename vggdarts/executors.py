@@ -43,7 +43,7 @@ class Engine:
     notebooks: the same names as parameters)."""
 
     executor: str = "inline"
-    max_parallel: int = 1  # local: processes at once (on a GPU machine: at most one per GPU)
+    max_parallel: int = 1  # local: processes at once (on a GPU machine: at most jobs_per_gpu per GPU)
     threads: int = 0  # CPU threads per job; 0 = the machine's cores split between the parallel jobs
     timeout_min: float = 7 * 24 * 60  # local: a job running longer is signalled, checkpointed and requeued
     signal_delay_s: int = 60  # local: the signal comes this long before the timeout, to save and exit in time
@@ -52,12 +52,13 @@ class Engine:
     slurm: dict[str, Any] = field(default_factory=dict)  # cluster.yaml's settings
     poll_s: float = 1.0
     progress: bool = True
+    jobs_per_gpu: int = 1  # local, on a GPU machine: jobs sharing one GPU (small, launch-bound jobs leave it idle)
 
     def __post_init__(self):
         if self.executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
-        if self.max_parallel < 1 or self.threads < 0:
-            raise ValueError("max_parallel must be >= 1 and threads >= 0")
+        if self.max_parallel < 1 or self.threads < 0 or self.jobs_per_gpu < 1:
+            raise ValueError("max_parallel and jobs_per_gpu must be >= 1, threads >= 0")
         if not 0 < self.signal_delay_s < self.timeout_min * 60:
             raise ValueError(f"signal_delay_s must be between 0 and the timeout ({self.timeout_min * 60:g} s)")
         unknown = set(self.slurm) - set(SLURM_KEYS)
@@ -141,7 +142,7 @@ def _run_local(jobs: list[Job], engine: Engine, logs: Path, done: Callable[[int,
     import submitit
 
     gpus = _gpu_count()
-    parallel = min(engine.max_parallel, gpus) if gpus else engine.max_parallel
+    parallel = min(engine.max_parallel, gpus * engine.jobs_per_gpu) if gpus else engine.max_parallel
     executor = submitit.LocalExecutor(folder=logs, max_num_timeout=engine.max_requeues)
     executor.update_parameters(timeout_min=engine.timeout_min, signal_delay_s=engine.signal_delay_s)
     pending = list(range(len(jobs)))
@@ -152,8 +153,8 @@ def _run_local(jobs: list[Job], engine: Engine, logs: Path, done: Callable[[int,
     while pending or running:
         while pending and len(running) < parallel:
             n = pending.pop(0)
-            free = sorted(set(range(gpus)) - {g for _, g in running.values()})
-            gpu = free[0] if gpus else None
+            busy = [g for _, g in running.values()]
+            gpu = min(range(gpus), key=busy.count) if gpus else None  # the GPU with the fewest jobs
             if gpu is not None:
                 executor.update_parameters(gpus_per_node=1, visible_gpus=[gpu])
             attempts[n] += 1
