@@ -192,6 +192,7 @@ def test_the_search_mode_counts_its_start_up_against_the_time_it_has():
 
 def test_an_early_step_cannot_take_the_time_a_later_step_is_guaranteed():
     dc = _device_check()
-    clock = dc.Clock(300)
-    assert 148 <= clock.budget(150, keep=150) <= 150 and clock.budget(150, keep=200) <= 100
-    assert clock.budget(150, keep=400) == 0 and 298 <= clock.budget(float("inf")) <= 300
+    clock = dc.Clock(300)  # the bounds leave a minute for a loaded machine between these lines
+    assert 90 <= clock.budget(150, keep=150) <= 150 and 40 <= clock.budget(150, keep=200) <= 100
+    assert clock.budget(150, keep=400) == 0 and 240 <= clock.budget(float("inf")) <= 300
+    assert clock.budget(100, keep=0) == 100  # its own limit, when the deadline is further
