@@ -88,6 +88,15 @@ def test_the_standing_table_ranks_the_baselines_and_measures_alls_margin():
     assert rows["`all` minus the best other architecture, val acc points"] == ["+1.00", "-1.00", "- |"]
     assert rows["one run's seed noise (sd, points; from the seed-0/seed-1 pairs)"] == [
         "0.00 (6 pairs)", "0.00 (4 pairs)", "not measured (one seed) |"]
+    beyond = "`all`'s margin beyond the seed noise? (2 sd of a difference of two means of the rung's seeds)"
+    assert rows[beyond] == ["yes: +1.00 outside ±0.00", "yes: -1.00 outside ±0.00", "- |"]  # noise-free seeds
+    noisy = {0: {"all": 81.0, "x": 80.0, "y": 79.0}, 1: {"all": 80.0, "x": 80.5, "y": 78.0}}  # d = 1, -0.5, 1
+    means = {a: (noisy[0][a] + noisy[1][a]) / 2 for a in noisy[0]}  # all 80.5, x 80.25: margin +0.25
+    sigma = np.sqrt((1 + 0.25 + 1) / 3 / 2)  # sqrt(mean(d^2) / 2) = 0.612
+    one = {"R0": {"mean": means, "seeds": noisy}, "R1": {"mean": {}, "seeds": {}}, "R2": {"mean": {}, "seeds": {}}}
+    line = next(x for x in ladder.standing({"truths": one, "role": {"all": "`all`"}, "n_resamples": 50}).splitlines()
+                if x.startswith(f"| {beyond}"))
+    assert line.split(" | ")[1] == f"no: +0.25 within ±{2 * sigma:.2f}"  # 2 sigma sqrt(2/2)
     # R1's 4 spread (sd 1.31) against R0's on the same 4 (sd 2.75)
     ratio = np.std([80, 83, 82, 82.5], ddof=1) / np.std([70, 69, 75, 74], ddof=1)
     assert rows["sd across architectures / R0's on the same ones [95% CI]"][1].startswith(f"{ratio:.2f} [")

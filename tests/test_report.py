@@ -74,3 +74,18 @@ def test_every_link_in_the_readme_and_docs_reaches_a_file_and_its_heading():
             if anchor and file.suffix == ".md":
                 headings = {_slug(h) for h in re.findall(r"(?m)^#+ (.+)$", file.read_text())}
                 assert anchor in headings, f"{doc.name}: no heading #{anchor} in {file.name}"
+
+
+def test_every_rendered_table_row_has_as_many_cells_as_its_header():
+    """A '|' inside a rendered cell (e.g. an absolute value written |x|) would split it and shift the row."""
+    text = (ROOT / "docs" / "report.md").read_text()
+    for block in report.BLOCK.finditer(text):
+        header = None
+        for line in block.group(0).splitlines():
+            if not line.startswith("|"):
+                header = None
+                continue
+            cells = line.count("|")
+            if header is None:
+                header = cells
+            assert cells == header, f"table {block.group('name')}: {line[:120]}"

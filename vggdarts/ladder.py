@@ -214,6 +214,14 @@ def standing(rep: dict[str, Any]) -> str:
     row("one run's seed noise (sd, points; from the seed-0/seed-1 pairs)",
         lambda k, m: f"{noise[k][0]:.2f} ({noise[k][1]} pairs)" if noise[k][1] >= 2 else "not measured (one seed)"
         if len(RUNG_SEEDS[k]) < 2 else "-")
+
+    def beyond_noise(k, m):  # a difference of two k-seed means carries noise * sqrt(2 / k)
+        if best not in m or len(m) < 2 or noise[k][1] < 2:
+            return "-"
+        margin = m[best] - max(v for a, v in m.items() if a != best)
+        bar = 2 * noise[k][0] * math.sqrt(2 / len(t[k]["seeds"]))
+        return f"yes: {margin:+.2f} outside ±{bar:.2f}" if abs(margin) > bar else f"no: {margin:+.2f} within ±{bar:.2f}"
+    row("`all`'s margin beyond the seed noise? (2 sd of a difference of two means of the rung's seeds)", beyond_noise)
     row("sd across architectures of the seed means",
         lambda k, m: f"{np.std(list(m.values()), ddof=1):.2f}" if len(m) > 1 else "-")
     row("the same without the seed noise's share",
