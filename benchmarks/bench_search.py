@@ -81,7 +81,9 @@ def build_mode(mode: str, width: float, batches: Batches, device: torch.device):
     config = make_config("search", "paper", {"width": width, "batch_size": batches.batch_size, "device": str(device),
                                              **MODES[mode]})
     torch.manual_seed(0)
-    model = accel.prepare(SuperNet(width).to(device, memory_format=torch.channels_last), config, device)
+    # the two compiled modes are timed in turn: a reset for the second would make the first compile again
+    model = accel.prepare(SuperNet(width).to(device, memory_format=torch.channels_last), config, device,
+                          fresh_compile_cache=False)
     w_opt = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=config.momentum)
     sampler, meter = Sampler(model.relaxation, 0), Meter(device)
     step = search_step(model, w_opt, alpha_optimizer(model, config), config, sampler)

@@ -207,3 +207,25 @@ def test_a_checkpoint_of_a_graphed_run_resumes_eagerly_on_the_cpu(tmp_path):
     assert opt.param_groups[0]["capturable"] and opt.state[model.alpha]["step"].dtype == torch.float32
     match_capturable(opt, False, torch.device("cpu"))
     assert not opt.param_groups[0]["capturable"] and opt.state[model.alpha]["step"].device.type == "cpu"
+
+
+def test_a_benchmark_timing_two_compiled_networks_in_turn_compiles_each_once(monkeypatch):
+    """fresh_compile_cache=False (the step benchmark): building the bf16 network after the fp32 one keeps the
+    fp32 one's compiled graph, so timing them in turn compiles each once; the default reset (a job's fresh
+    start) would make the first compile again.  Counted with dynamo's cheap "eager" backend."""
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setattr(accel, "COMPILE_BACKEND", "eager")
+    x = torch.randn(4, 3, 32, 32)
+    graphs = {}
+    for fresh in (True, False):
+        torch._dynamo.reset()
+        counters.clear()
+        fp32 = accel.prepare(SuperNet(0.125), _search_config(compile=True), torch.device("cpu"), fresh)
+        fp32(x)
+        bf16 = accel.prepare(SuperNet(0.125), _search_config(compile=True, precision="bf16"), torch.device("cpu"), fresh)
+        for model in (bf16, fp32, bf16):
+            model(x)
+        graphs[fresh] = counters["stats"]["unique_graphs"]
+    torch._dynamo.reset()
+    assert 2 * graphs[True] == 3 * graphs[False] > 0  # fp32, bf16, fp32 again against fp32, bf16 (x its graphs)

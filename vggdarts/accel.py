@@ -45,8 +45,10 @@ def configure(config, device: torch.device) -> None:
     torch.backends.cudnn.allow_tf32 = tf32
 
 
-def prepare(model: nn.Module, config, device: torch.device) -> nn.Module:
-    """Apply the config's precision and compile choices to ``model`` (in place; returns it)."""
+def prepare(model: nn.Module, config, device: torch.device, fresh_compile_cache: bool = True) -> nn.Module:
+    """Apply the config's precision and compile choices to ``model`` (in place; returns it).
+    ``fresh_compile_cache=False`` keeps what earlier networks compiled (a benchmark timing two compiled networks
+    in turn, well below the recompile limit)."""
     if getattr(config, "cuda_graphs", False) and device.type != "cuda":
         raise ConfigError(f"cuda_graphs=true needs a CUDA device, and this job runs on {device}; "
                           "set cuda_graphs=false (or run where a GPU is)")
@@ -56,6 +58,7 @@ def prepare(model: nn.Module, config, device: torch.device) -> nn.Module:
         # nn.Module.compile keeps its cache on SuperNet.forward's code object, which every instance shares: a
         # process that builds several networks (an inline sweep, a notebook) would reach the recompile limit by
         # the third or fourth and run the rest eagerly.  Each job starts from an empty cache instead.
-        torch._dynamo.reset()
+        if fresh_compile_cache:
+            torch._dynamo.reset()
         model.compile(backend=COMPILE_BACKEND)
     return model
