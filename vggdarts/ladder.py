@@ -9,9 +9,9 @@ once from R0 before any of them was trained and kept in ``results/groundtruth-cp
   highest and equal steps between), so the subset spans the truth's range instead of its crowded middle.
 
 Ties are ordered by the float64 mean, then the id.  Equal two-seed means can differ in the last bit: four sampled
-architectures share 79.04 at places 22 to 25 of 32 (lowest first), and the rounding put a190902 at the 24th, where ordering the tie by id
-alone would have put a161084.  Either has the same R0 value; the committed choice stands (the higher rungs were
-trained on it), and a test re-derives it from the record.
+architectures share 79.04 at places 22 to 25 of 32 (lowest first), and the rounding put a190902 at the 24th,
+where ordering the tie by id alone would have put a161084.  Either has the same R0 value; the committed choice
+stands (the higher rungs were trained on it), and a test re-derives it from the record.
 
 NAS-Bench-201 asked the same question of its space (12 against 200 epochs) before its cheap numbers were trusted.
 """
