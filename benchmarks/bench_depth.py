@@ -11,7 +11,6 @@ in a committed record (``--vgg11-record``), which should come from the same kind
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import platform
 from pathlib import Path
@@ -23,6 +22,7 @@ from vggdarts import layout
 from vggdarts.config import make_config
 from vggdarts.data import Batches, synthetic_dataset
 from vggdarts.relaxations import Sampler
+from vggdarts.rundir import read_metrics
 from vggdarts.search import alpha_optimizer, search_step, weight_step
 from vggdarts.supernet import SuperNet, candidate_mask, count_macs
 from vggdarts.training import Meter
@@ -43,7 +43,7 @@ def build(net: str, width: float, batches: Batches):
 
 
 def median_epoch_seconds(record: Path) -> float:
-    seconds = sorted(float(r["seconds"]) for r in csv.DictReader(open(record / "metrics.csv")))
+    seconds = sorted(r["seconds"] for r in read_metrics(record))
     return seconds[len(seconds) // 2]
 
 

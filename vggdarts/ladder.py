@@ -208,8 +208,11 @@ def standing(rep: dict[str, Any]) -> str:
         if label in by_role:
             row(f"rank of {label} (1 = best)", rank(by_role[label]))
     best = by_role.get("`all`")
+
+    def margin(m):  # `all` minus the best other architecture
+        return m[best] - max(v for a, v in m.items() if a != best)
     row("`all` minus the best other architecture, val acc points",
-        lambda k, m: f"{m[best] - max(v for a, v in m.items() if a != best):+.2f}" if best in m and len(m) > 1 else "-")
+        lambda k, m: f"{margin(m):+.2f}" if best in m and len(m) > 1 else "-")
     noise = {k: seed_noise(t[k]["seeds"]) for k in RUNGS}
     row("one run's seed noise (sd, points; from the seed-0/seed-1 pairs)",
         lambda k, m: f"{noise[k][0]:.2f} ({noise[k][1]} pairs)" if noise[k][1] >= 2 else "not measured (one seed)"
@@ -218,9 +221,8 @@ def standing(rep: dict[str, Any]) -> str:
     def beyond_noise(k, m):  # a difference of two k-seed means carries noise * sqrt(2 / k)
         if best not in m or len(m) < 2 or noise[k][1] < 2:
             return "-"
-        margin = m[best] - max(v for a, v in m.items() if a != best)
-        bar = 2 * noise[k][0] * math.sqrt(2 / len(t[k]["seeds"]))
-        return f"yes: {margin:+.2f} outside ±{bar:.2f}" if abs(margin) > bar else f"no: {margin:+.2f} within ±{bar:.2f}"
+        d, bar = margin(m), 2 * noise[k][0] * math.sqrt(2 / len(t[k]["seeds"]))
+        return f"yes: {d:+.2f} outside ±{bar:.2f}" if abs(d) > bar else f"no: {d:+.2f} within ±{bar:.2f}"
     row("`all`'s margin beyond the seed noise? (2 sd of a difference of two means of the rung's seeds)", beyond_noise)
     row("sd across architectures of the seed means",
         lambda k, m: f"{np.std(list(m.values()), ddof=1):.2f}" if len(m) > 1 else "-")

@@ -248,11 +248,7 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, float]]:
 def finished_epochs(run_dir: str | os.PathLike) -> int:
     """Epochs a run directory has finished, by its metrics.csv (0 when there is none).  The checkpoint is written
     before the metrics, so a run resumes after at least this many epochs."""
-    path = Path(run_dir) / "metrics.csv"
-    if not path.exists():
-        return 0
-    with open(path, newline="") as f:
-        return sum(1 for _ in csv.DictReader(f))
+    return len(read_metrics(run_dir)) if (Path(run_dir) / "metrics.csv").exists() else 0
 
 
 def read_json(run_dir: str | os.PathLike, name: str) -> dict[str, Any]:
