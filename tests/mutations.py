@@ -106,6 +106,12 @@ MUTATIONS = (
     Mutation("a ladder plan writes the subset it chose", "vggdarts/cli.py",
              "create=True, write=not args.plan)", "create=True, write=True)",
              ("tests/test_groundtruth.py::test_a_ladder_plan_on_a_record_without_its_subset_chooses_it_in_memory_only",)),
+    Mutation("a borrowed seed noise decides a verdict without saying so", "vggdarts/ladder_verdicts.py",
+             "if note and verdict != OPEN:", "if False:",
+             ("tests/test_ladder.py::test_each_finding_is_read_yes_no_or_open_by_the_seed_noise_and_the_intervals",)),
+    Mutation("a finding is read on one run's noise, not on a difference of two means", "vggdarts/ladder_verdicts.py",
+             "return 2 * noise * math.sqrt(2 / k)", "return 2 * noise / math.sqrt(k)",
+             ("tests/test_ladder.py::test_each_finding_is_read_yes_no_or_open_by_the_seed_noise_and_the_intervals",)),
 )
 
 

@@ -107,3 +107,47 @@ def test_a_mean_over_fewer_seeds_than_the_rungs_others_says_so():
     assert ladder._mean_cell(truth, "a") == "84.00"
     assert ladder._mean_cell(truth, "b") == "83.50 (seed 0 only)"
     assert ladder._mean_cell(truth, "c") == "not yet"
+
+
+def test_each_finding_is_read_yes_no_or_open_by_the_seed_noise_and_the_intervals():
+    from vggdarts import ladder_verdicts as lv
+    from vggdarts.groundtruth import agreement_if_shared
+
+    assert lv.versus(1.0, 0.5) == lv.YES and lv.versus(-1.0, 0.5) == lv.NO and lv.versus(0.4, 0.5) == lv.OPEN
+    assert lv.versus(5.0, math.nan) == lv.OPEN  # no noise known: nothing is decided
+    assert lv.interval_verdict(0.1, 0.9) == lv.YES and lv.interval_verdict(-0.9, -0.1) == lv.NO
+    assert lv.interval_verdict(-0.1, 0.9) == lv.OPEN
+    assert lv.interval_verdict(0.2, 0.6, line=1.0, below=True) == lv.YES
+    assert lv.interval_verdict(1.2, 1.6, line=1.0, below=True) == lv.NO
+    assert lv.noise_bar(0.5, 2) == pytest.approx(1.0) and lv.noise_bar(0.5, 1) == pytest.approx(2 * 0.5 * math.sqrt(2))
+
+    archs = ["n", "r", "all", "pick", "s1", "s2", "s3", "s4"]
+    base = dict(zip(archs, [70.0, 69.0, 76.0, 75.0, 72.0, 71.0, 73.0, 74.0]))
+    # R0: seeds differ by +-1 on every architecture: one run's noise sqrt(1 / 2), bar 2 * 0.707 * 1 = 1.41
+    r0 = {0: {a: v + 0.5 for a, v in base.items()}, 1: {a: v - 0.5 for a, v in base.items()}}
+    # R1: noise sqrt(0.01 / 2) = 0.0707, bar 0.14; `all` first by 0.5, `none` last, `resnet` above the median
+    r1m = dict(zip(archs, [80.0, 82.6, 83.0, 82.5, 81.0, 81.5, 82.0, 82.2]))
+    r1 = {0: {a: v + 0.05 for a, v in r1m.items()}, 1: {a: v - 0.05 for a, v in r1m.items()}}
+    # R2: one seed; `all` 1.0 below the pick, which R1's bar (0.0707 * 2 * sqrt(2) = 0.20) calls beyond noise
+    r2m = dict(zip(archs, [84.0, 84.1, 84.5, 85.5, 84.2, 84.3, 84.4, 84.45]))
+    truths = {"R0": {"mean": base, "seeds": r0}, "R1": {"mean": r1m, "seeds": r1}, "R2": {"mean": r2m, "seeds": {0: r2m}}}
+    role = dict(zip(archs, ["`none`", "`resnet`", "`all`", "width-1 argmax"] + ["sample"] * 4))
+    params = dict(base)  # ranks R0 exactly
+    rep = {"truths": truths, "role": role, "archs": archs, "n_resamples": 500,
+           "agreement": {f"R0 vs {k}": agreement_if_shared(base, truths[k]["mean"], 500) for k in ("R1", "R2")},
+           "findings": {k: {"params": agreement_if_shared(params, truths[k]["mean"], 500)} for k in truths}}
+    rows = {line.split(" | ")[0][2:]: line.rstrip(" |").split(" | ")[1:] for line in lv.table(rep).splitlines()[2:]}
+    first = next(v for k, v in rows.items() if k.startswith("`all` beats"))
+    assert first[0] == f"{lv.OPEN}: 1 of 8, +1.00 (±1.41)"  # a margin of 1 inside R0's noise
+    assert first[1] == f"{lv.YES}: 1 of 8, +0.40 (±0.14)"  # 83.0 - 82.6
+    assert first[2] == f"{lv.NO} if R2's seed noise is R1's: 2 of 8, -1.00 (±0.20)"  # borrowed, and said so
+    none = next(v for k, v in rows.items() if k.startswith("`none` ranks"))
+    assert none[1] == f"{lv.YES}: 8 of 8, +2.20 (±0.14)"  # median of the other 7 is 82.2
+    resnet = next(v for k, v in rows.items() if k.startswith("`resnet` ranks"))
+    assert resnet[1] == f"{lv.NO}: 2 of 8, -0.60 (±0.14)"  # 82.6 against the others' median 82.0
+    assert next(v for k, v in rows.items() if k.startswith("no architecture beats"))[2].startswith(
+        f"{lv.YES} if R2's seed noise is R1's: 1 of 8")
+    spread = next(v for k, v in rows.items() if k.startswith("architectures differ less"))
+    ratio = np.std(list(r1m.values()), ddof=1) / np.std(list(base.values()), ddof=1)
+    assert spread[0] == "-" and spread[1].startswith(f"{lv.YES}: {ratio:.2f} [")
+    assert rows["params ranks the subset (Kendall tau above 0)"][0] == f"{lv.YES}: +1.00 [+1.00, +1.00] (n 8)"
