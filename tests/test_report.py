@@ -28,6 +28,18 @@ def test_the_readme_has_no_table_of_results(tmp_path):
     assert numeric_rows == []
 
 
+def test_every_decimal_number_in_the_readme_is_one_the_report_renders_or_states():
+    """The README's findings quote the report; a number the report no longer has is one that drifted from the
+    records (the report's tables are rendered from them and checked current above)."""
+    import re
+
+    readme, text = (ROOT / "README.md").read_text(), (ROOT / "docs" / "report.md").read_text()
+    findings = readme.split("## Findings so far", 1)[1].split("\n## ", 1)[0]
+    numbers = set(re.findall(r"[+-]?\d+\.\d+%?", findings))
+    assert len(numbers) >= 5  # the section quotes numbers; an empty match would prove nothing
+    assert sorted(n for n in numbers if n not in text) == []
+
+
 def test_a_changed_record_makes_its_table_stale_and_update_renders_it(tmp_path):
     results = tmp_path / "results"
     for name in report.SIGNATURE_RUNS:
