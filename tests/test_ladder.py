@@ -151,3 +151,12 @@ def test_each_finding_is_read_yes_no_or_open_by_the_seed_noise_and_the_intervals
     ratio = np.std(list(r1m.values()), ddof=1) / np.std(list(base.values()), ddof=1)
     assert spread[0] == "-" and spread[1].startswith(f"{lv.YES}: {ratio:.2f} [")
     assert rows["params ranks the subset (Kendall tau above 0)"][0] == f"{lv.YES}: +1.00 [+1.00, +1.00] (n 8)"
+
+
+def test_the_notebooks_ladder_section_is_the_reports_tables_and_a_record_without_a_ladder_says_so(tmp_path):
+    from vggdarts import ladder_verdicts, report
+
+    text = ladder_verdicts.section(RECORD)
+    results = RECORD.parent
+    assert text == report.ladder_table(results).rstrip("\n") + "\n\n" + report.ladder_verdicts_table(results).rstrip("\n")
+    assert ladder_verdicts.section(tmp_path) == f"{tmp_path} has no fidelity ladder (ladder.json)."

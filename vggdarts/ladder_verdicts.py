@@ -18,11 +18,12 @@ trained are read on the architectures it has; the header counts them.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from .ladder import RUNGS, rung_name, seed_noise, spread_ratio
+from .ladder import RUNGS, SUBSET_FILE, markdown, report, rung_name, seed_noise, spread_ratio
 
 YES, NO, OPEN = "**yes**", "**no**", "**cannot tell**"
 NOISE_FROM = {"R2": "R1"}  # R2 trains seed 0 only; R1 (width 0.25, 32 epochs) is the nearest budget with two seeds
@@ -128,3 +129,13 @@ def table(rep: dict[str, Any]) -> str:
     lines = ["| finding | " + " | ".join(header) + " |", "|---" * (1 + len(RUNGS)) + "|"]
     lines += [f"| {label} | " + " | ".join(cell(k) for k in RUNGS) + " |" for label, cell in rows]
     return "\n".join(lines)
+
+
+def section(record_dir: str | Path, results: str | Path | None = None) -> str:
+    """The report's ladder tables and the findings read by rule, for a record with a ladder (the searches it
+    scores are looked for beside the record, or in ``results``); a one-line note for a record without one."""
+    record_dir = Path(record_dir)
+    if not (record_dir / SUBSET_FILE).exists():
+        return f"{record_dir} has no fidelity ladder ({SUBSET_FILE})."
+    rep = report(record_dir, Path(results) if results is not None else record_dir.parent)
+    return markdown(rep) + "\n\n" + table(rep)
