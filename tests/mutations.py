@@ -106,12 +106,15 @@ MUTATIONS = (
     Mutation("a ladder plan writes the subset it chose", "vggdarts/cli.py",
              "create=True, write=not args.plan)", "create=True, write=True)",
              ("tests/test_groundtruth.py::test_a_ladder_plan_on_a_record_without_its_subset_chooses_it_in_memory_only",)),
-    Mutation("a borrowed seed noise decides a verdict without saying so", "vggdarts/ladder_verdicts.py",
-             "if note and verdict != OPEN:", "if False:",
-             ("tests/test_ladder.py::test_each_finding_is_read_yes_no_or_open_by_the_seed_noise_and_the_intervals",)),
-    Mutation("a finding is read on one run's noise, not on a difference of two means", "vggdarts/ladder_verdicts.py",
-             "return 2 * noise * math.sqrt(2 / k)", "return 2 * noise / math.sqrt(k)",
-             ("tests/test_ladder.py::test_each_finding_is_read_yes_no_or_open_by_the_seed_noise_and_the_intervals",)),
+    Mutation("a one-seed rung's verdicts rest on the narrowest borrowed noise", "vggdarts/ladder_verdicts.py",
+             'NOISE_FROM = {"R2": ("R0", "R1")}', 'NOISE_FROM = {"R2": ("R1", "R0")}',
+             ("tests/test_ladder.py::test_each_finding_is_read_yes_no_or_open_by_the_seed_noise_and_the_exact_tests",)),
+    Mutation("another beating `all` is not corrected for picking the best of m", "vggdarts/ladder_verdicts.py",
+             "noise.bar(math.sqrt(2 / k), len(others))", "noise.bar(math.sqrt(2 / k))",
+             ("tests/test_ladder.py::test_each_finding_is_read_yes_no_or_open_by_the_seed_noise_and_the_exact_tests",)),
+    Mutation("a single architecture against the median is read as against one other mean", "vggdarts/ladder_verdicts.py",
+             "math.sqrt((1 + math.pi / (2 * len(others))) / k)", "math.sqrt(2 / k)",
+             ("tests/test_ladder.py::test_each_finding_is_read_yes_no_or_open_by_the_seed_noise_and_the_exact_tests",)),
 )
 
 

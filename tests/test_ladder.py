@@ -88,15 +88,6 @@ def test_the_standing_table_ranks_the_baselines_and_measures_alls_margin():
     assert rows["`all` minus the best other architecture, val acc points"] == ["+1.00", "-1.00", "- |"]
     assert rows["one run's seed noise (sd, points; from the seed-0/seed-1 pairs)"] == [
         "0.00 (6 pairs)", "0.00 (4 pairs)", "not measured (one seed) |"]
-    beyond = "`all`'s margin beyond the seed noise? (2 sd of a difference of two means of the rung's seeds)"
-    assert rows[beyond] == ["yes: +1.00 outside ±0.00", "yes: -1.00 outside ±0.00", "- |"]  # noise-free seeds
-    noisy = {0: {"all": 81.0, "x": 80.0, "y": 79.0}, 1: {"all": 80.0, "x": 80.5, "y": 78.0}}  # d = 1, -0.5, 1
-    means = {a: (noisy[0][a] + noisy[1][a]) / 2 for a in noisy[0]}  # all 80.5, x 80.25: margin +0.25
-    sigma = np.sqrt((1 + 0.25 + 1) / 3 / 2)  # sqrt(mean(d^2) / 2) = 0.612
-    one = {"R0": {"mean": means, "seeds": noisy}, "R1": {"mean": {}, "seeds": {}}, "R2": {"mean": {}, "seeds": {}}}
-    line = next(x for x in ladder.standing({"truths": one, "role": {"all": "`all`"}, "n_resamples": 50}).splitlines()
-                if x.startswith(f"| {beyond}"))
-    assert line.split(" | ")[1] == f"no: +0.25 within ±{2 * sigma:.2f}"  # 2 sigma sqrt(2/2)
     # R1's 4 spread (sd 1.31) against R0's on the same 4 (sd 2.75)
     ratio = np.std([80, 83, 82, 82.5], ddof=1) / np.std([70, 69, 75, 74], ddof=1)
     assert rows["sd across architectures / R0's on the same ones [95% CI]"][1].startswith(f"{ratio:.2f} [")
@@ -109,48 +100,58 @@ def test_a_mean_over_fewer_seeds_than_the_rungs_others_says_so():
     assert ladder._mean_cell(truth, "c") == "not yet"
 
 
-def test_each_finding_is_read_yes_no_or_open_by_the_seed_noise_and_the_intervals():
+def test_each_finding_is_read_yes_no_or_open_by_the_seed_noise_and_the_exact_tests():
+    from scipy import stats
+
     from vggdarts import ladder_verdicts as lv
     from vggdarts.groundtruth import agreement_if_shared
 
     assert lv.versus(1.0, 0.5) == lv.YES and lv.versus(-1.0, 0.5) == lv.NO and lv.versus(0.4, 0.5) == lv.OPEN
+    assert lv.versus(-1.0, 0.5, no_bar=1.5) == lv.OPEN  # "no" may need a wider bar than "yes"
     assert lv.versus(5.0, math.nan) == lv.OPEN  # no noise known: nothing is decided
-    assert lv.interval_verdict(0.1, 0.9) == lv.YES and lv.interval_verdict(-0.9, -0.1) == lv.NO
-    assert lv.interval_verdict(-0.1, 0.9) == lv.OPEN
-    assert lv.interval_verdict(0.2, 0.6, line=1.0, below=True) == lv.YES
-    assert lv.interval_verdict(1.2, 1.6, line=1.0, below=True) == lv.NO
-    assert lv.noise_bar(0.5, 2) == pytest.approx(1.0) and lv.noise_bar(0.5, 1) == pytest.approx(2 * 0.5 * math.sqrt(2))
+    assert lv.interval_below(0.2, 0.6, 1.0) == lv.YES and lv.interval_below(1.2, 1.6, 1.0) == lv.NO
+    assert lv.interval_below(0.5, 1.5, 1.0) == lv.OPEN
+    noise = lv.Noise(0.5, 4, "R1")  # t quantiles with 4 degrees of freedom (the pairs), Bonferroni over 3
+    assert noise.bar(1.0) == pytest.approx(0.5 * 2.7764451) and noise.bar(1.0, 3) == pytest.approx(0.5 * 3.9608, rel=1e-4)
+    x = dict(zip("abcdefgh", range(8)))  # Kendall's exact test: 8 in order, p = 2 / 8!; reversed: no
+    assert lv.kendall_verdict(x, {a: float(v) for a, v in x.items()}) == (lv.YES, pytest.approx(2 / math.factorial(8)))
+    assert lv.kendall_verdict(x, {a: -float(v) for a, v in x.items()})[0] == lv.NO
+    four = dict(zip("abcd", range(4)))  # four in perfect order cannot be told from chance: p = 2 / 4!
+    assert lv.kendall_verdict(four, dict(four)) == (lv.OPEN, pytest.approx(2 / 24))
 
     archs = ["n", "r", "all", "pick", "s1", "s2", "s3", "s4"]
     base = dict(zip(archs, [70.0, 69.0, 76.0, 75.0, 72.0, 71.0, 73.0, 74.0]))
-    # R0: seeds differ by +-1 on every architecture: one run's noise sqrt(1 / 2), bar 2 * 0.707 * 1 = 1.41
+    # R0: seeds differ by +-1 on every architecture: one run's noise sqrt(1 / 2), 8 pairs
     r0 = {0: {a: v + 0.5 for a, v in base.items()}, 1: {a: v - 0.5 for a, v in base.items()}}
-    # R1: noise sqrt(0.01 / 2) = 0.0707, bar 0.14; `all` first by 0.5, `none` last, `resnet` above the median
+    # R1: noise sqrt(0.01 / 2) over 8 pairs; `all` first by 0.4, `none` last, `resnet` second
     r1m = dict(zip(archs, [80.0, 82.6, 83.0, 82.5, 81.0, 81.5, 82.0, 82.2]))
     r1 = {0: {a: v + 0.05 for a, v in r1m.items()}, 1: {a: v - 0.05 for a, v in r1m.items()}}
-    # R2: one seed; `all` 1.0 below the pick, which R1's bar (0.0707 * 2 * sqrt(2) = 0.20) calls beyond noise
-    r2m = dict(zip(archs, [84.0, 84.1, 84.5, 85.5, 84.2, 84.3, 84.4, 84.45]))
+    r2m = dict(zip(archs, [84.0, 84.1, 84.5, 85.5, 84.2, 84.3, 84.4, 84.45]))  # one seed: noise borrowed
     truths = {"R0": {"mean": base, "seeds": r0}, "R1": {"mean": r1m, "seeds": r1}, "R2": {"mean": r2m, "seeds": {0: r2m}}}
     role = dict(zip(archs, ["`none`", "`resnet`", "`all`", "width-1 argmax"] + ["sample"] * 4))
-    params = dict(base)  # ranks R0 exactly
-    rep = {"truths": truths, "role": role, "archs": archs, "n_resamples": 500,
+    rep = {"truths": truths, "role": role, "archs": archs, "n_resamples": 500, "scores": {"params": dict(base)},
            "agreement": {f"R0 vs {k}": agreement_if_shared(base, truths[k]["mean"], 500) for k in ("R1", "R2")},
-           "findings": {k: {"params": agreement_if_shared(params, truths[k]["mean"], 500)} for k in truths}}
+           "findings": {k: {"params": agreement_if_shared(base, truths[k]["mean"], 500)} for k in truths}}
     rows = {line.split(" | ")[0][2:]: line.rstrip(" |").split(" | ")[1:] for line in lv.table(rep).splitlines()[2:]}
+    t975, s0, s1 = stats.t.ppf(0.975, 8), math.sqrt(0.5), math.sqrt(0.005)
+    bonf = stats.t.ppf(1 - 0.025 / 7, 8)  # `all` against 7 others
     first = next(v for k, v in rows.items() if k.startswith("`all` beats"))
-    assert first[0] == f"{lv.OPEN}: 1 of 8, +1.00 (±1.41)"  # a margin of 1 inside R0's noise
-    assert first[1] == f"{lv.YES}: 1 of 8, +0.40 (±0.14)"  # 83.0 - 82.6
-    assert first[2] == f"{lv.NO} if R2's seed noise is R1's: 2 of 8, -1.00 (±0.20)"  # borrowed, and said so
+    assert first[0] == f"{lv.OPEN}: 1 of 8, +1.00 (yes above +{t975 * s0:.2f}, no below -{bonf * s0:.2f})"
+    assert first[1] == f"{lv.YES}: 1 of 8, +0.40 (yes above +{t975 * s1:.2f}, no below -{bonf * s1:.2f})"  # 83.0 - 82.6
+    k1 = math.sqrt(2)  # R2 has one seed: a difference of two one-run values
+    assert first[2] == (f"{lv.OPEN} with R0's noise (yes above +{t975 * s0 * k1:.2f}, no below -{bonf * s0 * k1:.2f}); "
+                        f"{lv.NO} with R1's noise (yes above +{t975 * s1 * k1:.2f}, no below -{bonf * s1 * k1:.2f}): "
+                        "2 of 8, -1.00")  # 84.5 against the pick's 85.5
+    middle = math.sqrt((1 + math.pi / 14) / 2)  # a 2-seed mean against the median of 7 others
     none = next(v for k, v in rows.items() if k.startswith("`none` ranks"))
-    assert none[1] == f"{lv.YES}: 8 of 8, +2.20 (±0.14)"  # median of the other 7 is 82.2
+    assert none[1] == f"{lv.YES}: 8 of 8, +2.20 (±{t975 * s1 * middle:.2f})"  # the median of the other 7 is 82.2
     resnet = next(v for k, v in rows.items() if k.startswith("`resnet` ranks"))
-    assert resnet[1] == f"{lv.NO}: 2 of 8, -0.60 (±0.14)"  # 82.6 against the others' median 82.0
-    assert next(v for k, v in rows.items() if k.startswith("no architecture beats"))[2].startswith(
-        f"{lv.YES} if R2's seed noise is R1's: 1 of 8")
+    assert resnet[1] == f"{lv.NO}: 2 of 8, -0.60 (±{t975 * s1 * middle:.2f})"  # 82.6 against the others' 82.0
+    assert resnet[0] == f"{lv.YES}: 8 of 8, +4.00 (±{t975 * s0 * middle:.2f})"  # 69 against the others' 73
     spread = next(v for k, v in rows.items() if k.startswith("architectures differ less"))
     ratio = np.std(list(r1m.values()), ddof=1) / np.std(list(base.values()), ddof=1)
     assert spread[0] == "-" and spread[1].startswith(f"{lv.YES}: {ratio:.2f} [")
-    assert rows["params ranks the subset (Kendall tau above 0)"][0] == f"{lv.YES}: +1.00 [+1.00, +1.00] (n 8)"
+    assert rows["params ranks the subset (Kendall tau)"][0].startswith(f"{lv.YES}: tau +1.00 [+1.00, +1.00], p 0.000")
 
 
 def test_the_notebooks_ladder_section_is_the_reports_tables_and_a_record_without_a_ladder_says_so(tmp_path):

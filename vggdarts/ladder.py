@@ -148,7 +148,7 @@ def report(record_dir: str | Path, results: str | Path = "results", n_resamples:
     findings = {name: {score: agreement_if_shared(values, t["mean"], n_resamples)
                        for score, values in scored.items()} for name, t in truths.items()}
     return {"archs": archs, "role": role, "truths": truths, "agreement": agreement, "ceiling_r1": ceiling,
-            "findings": findings, "n_resamples": n_resamples}
+            "scores": scored, "findings": findings, "n_resamples": n_resamples}
 
 
 def seed_noise(seeds: dict[int, dict[str, float]]) -> tuple[float, int]:
@@ -218,12 +218,6 @@ def standing(rep: dict[str, Any]) -> str:
         lambda k, m: f"{noise[k][0]:.2f} ({noise[k][1]} pairs)" if noise[k][1] >= 2 else "not measured (one seed)"
         if len(RUNG_SEEDS[k]) < 2 else "-")
 
-    def beyond_noise(k, m):  # a difference of two k-seed means carries noise * sqrt(2 / k)
-        if best not in m or len(m) < 2 or noise[k][1] < 2:
-            return "-"
-        d, bar = margin(m), 2 * noise[k][0] * math.sqrt(2 / len(t[k]["seeds"]))
-        return f"yes: {d:+.2f} outside ±{bar:.2f}" if abs(d) > bar else f"no: {d:+.2f} within ±{bar:.2f}"
-    row("`all`'s margin beyond the seed noise? (2 sd of a difference of two means of the rung's seeds)", beyond_noise)
     row("sd across architectures of the seed means",
         lambda k, m: f"{np.std(list(m.values()), ddof=1):.2f}" if len(m) > 1 else "-")
     row("the same without the seed noise's share",

@@ -1,102 +1,141 @@
 """The ladder read by rule: does each of the study's findings still hold at a higher rung?
 
-Every finding is a claim that the records can settle or leave open, and each cell of the table says **yes**,
-**no** or **cannot tell**, with the numbers that decided it:
+Every finding is a claim that the records can settle or leave open, and each cell says **yes**, **no** or
+**cannot tell**, with the numbers that decided it.  Each rule is a test at the 5% level:
 
-* a ranking claim (R0's order predicts the rung's; a score ranks the subset) holds when Kendall tau's bootstrap
-  interval lies above 0, fails when it lies below, and is open otherwise;
-* a claim about one architecture (``all`` beats every other; ``none`` ranks below the middle) holds when the
-  difference it names exceeds twice the seed noise of a difference of two k-seed means (noise x sqrt(2 / k), as
-  :func:`vggdarts.ladder.standing` uses), fails when it is as large the other way, and is open in between;
-* the spread claim (architectures differ less than at R0) holds when the interval of the sd ratio lies below 1.
+* a ranking claim (R0's order predicts the rung's; a score ranks the subset) holds when Kendall's exact test
+  rejects "no association" and tau is positive, fails when tau is negative and the test rejects.  The bootstrap
+  interval is shown beside it, but on 8 to 16 architectures a percentile bootstrap is too narrow to decide;
+* a claim about one architecture against the middle (``none`` ranks below the subset's median) compares the
+  difference with a t bar: its sd is ``noise * sqrt((1 + pi / (2 m)) / k)`` for a k-seed mean against the median
+  of m others' (a median of m means has about pi / 2 times a mean's variance), and the t quantile has as many
+  degrees of freedom as the seed pairs that measured the noise;
+* ``all`` beats every other architecture when it beats the best of them beyond the bar of a difference of two
+  k-seed means (``noise * sqrt(2 / k)``); it fails only when some other beats it beyond the same bar corrected
+  for the m comparisons (Bonferroni): the best of m noisy values is picked after the fact;
+* the spread claim (architectures differ less than at R0) holds when the bootstrap interval of the sd ratio lies
+  below 1.
 
-A rung trained with one seed has no measured noise: it borrows the noise of the rung named in ``NOISE_FROM``
-(the other long schedule), and a verdict that rests on it is conditional and says so ("no if R2's seed noise
-is R1's"): longer training has lowered the noise at every rung measured, but R2's own has not been.  Cells of a rung still being
-trained are read on the architectures it has; the header counts them.
+A rung trained with one seed has no measured noise.  It borrows the noise of the rungs in ``NOISE_FROM``: the
+verdict is the first's (R0's, measured after 8 epochs at width 0.25, taken to be no smaller than R2's after 24
+at width 0.5), and the cell adds what the others (R1's) would say.  Cells of a rung still being
+trained read the architectures it has; the header counts them.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from scipy import stats
 
 from .ladder import RUNGS, SUBSET_FILE, markdown, report, rung_name, seed_noise, spread_ratio
 
+ALPHA = 0.05
 YES, NO, OPEN = "**yes**", "**no**", "**cannot tell**"
-NOISE_FROM = {"R2": "R1"}  # R2 trains seed 0 only; R1 (width 0.25, 32 epochs) is the nearest budget with two seeds
+NOISE_FROM = {"R2": ("R0", "R1")}  # R2 trains seed 0 only: the widest plausible noise decides, then R1's
 
 
-def noise_bar(noise: float, k: int) -> float:
-    """Twice the sd of a difference of two k-seed means when one run carries ``noise`` (points)."""
-    return 2 * noise * math.sqrt(2 / k)
+@dataclass(frozen=True)
+class Noise:
+    """One run's seed noise (points), the seed-0/seed-1 pairs it rests on and the rung that measured it."""
+    sd: float
+    pairs: int
+    rung: str
+
+    def bar(self, spread: float, comparisons: int = 1) -> float:
+        """The two-sided t bar at ALPHA (Bonferroni over ``comparisons``) of a difference whose sd is
+        ``spread`` times the noise."""
+        return float(stats.t.ppf(1 - ALPHA / 2 / comparisons, self.pairs) * self.sd * spread)
 
 
-def rung_noise(truths: dict[str, dict], k: str) -> tuple[float, str | None]:
-    """(one run's seed noise at rung ``k``, the rung it was borrowed from or None); NaN when none is known."""
-    sd, pairs = seed_noise(truths[k]["seeds"])
-    if pairs >= 2:
-        return sd, None
-    source = NOISE_FROM.get(k)
-    if source is not None and seed_noise(truths[source]["seeds"])[1] >= 2:
-        return seed_noise(truths[source]["seeds"])[0], source
-    return math.nan, None
+def noises(truths: dict[str, dict], k: str) -> list[Noise]:
+    """The noise that decides rung ``k``'s verdicts, then any asides: its own when it has two seeds, else those
+    of ``NOISE_FROM[k]`` that are measured; empty when none is."""
+    measured = {r: Noise(*seed_noise(truths[r]["seeds"]), r) for r in truths}
+    own = [k] if measured[k].pairs >= 2 else [r for r in NOISE_FROM.get(k, ()) if measured[r].pairs >= 2]
+    return [measured[r] for r in own]
 
 
-def versus(d: float, bar: float) -> str:
-    """YES when ``d`` (positive: the claim's direction) exceeds ``bar``, NO when it exceeds it the other way."""
-    if not np.isfinite(bar) or not np.isfinite(d):
+def versus(d: float, yes_bar: float, no_bar: float | None = None) -> str:
+    """YES when ``d`` (positive: the claim's direction) exceeds ``yes_bar``, NO when it falls below
+    ``-no_bar`` (``yes_bar`` when not given)."""
+    no_bar = yes_bar if no_bar is None else no_bar
+    if not np.isfinite([d, yes_bar, no_bar]).all():
         return OPEN
-    return YES if d > bar else NO if d < -bar else OPEN
+    return YES if d > yes_bar else NO if d < -no_bar else OPEN
 
 
-def interval_verdict(low: float, high: float, line: float = 0.0, below: bool = False) -> str:
-    """YES when the interval lies above ``line`` (below it, with ``below``), NO when wholly on the other side."""
+def kendall_verdict(score: dict[str, float], truth: dict[str, float]) -> tuple[str, float]:
+    """(verdict, two-sided p of Kendall's test) over the architectures both have."""
+    shared = [a for a in truth if a in score and np.isfinite(score[a])]
+    if len(shared) < 3:
+        return OPEN, math.nan
+    res = stats.kendalltau([score[a] for a in shared], [truth[a] for a in shared])
+    if not np.isfinite(res.pvalue) or res.pvalue >= ALPHA:
+        return OPEN, float(res.pvalue)
+    return (YES if res.statistic > 0 else NO), float(res.pvalue)
+
+
+def interval_below(low: float, high: float, line: float) -> str:
+    """YES when the interval lies below ``line``, NO when it lies above, OPEN otherwise."""
     if not np.isfinite([low, high]).all():
         return OPEN
-    above, under = low > line, high < line
-    return (YES if under else NO if above else OPEN) if below else (YES if above else NO if under else OPEN)
-
-
-def _others(m: dict[str, float], a: str) -> list[float]:
-    return [v for b, v in m.items() if b != a]
+    return YES if high < line else NO if low > line else OPEN
 
 
 def _ordinal(m: dict[str, float], a: str) -> str:
     return f"{1 + sum(v > m[a] for v in m.values())} of {len(m)}"
 
 
+def against_middle(m: dict[str, float], a: str, k: int, noise: Noise, below: bool) -> tuple[str, float, str]:
+    """Whether ``a`` ranks below (or above) the median of the others beyond the noise: (verdict, the
+    difference, its bar)."""
+    others = [v for b, v in m.items() if b != a]
+    d = (np.median(others) - m[a]) if below else (m[a] - np.median(others))
+    bar = noise.bar(math.sqrt((1 + math.pi / (2 * len(others))) / k))
+    return versus(d, bar), float(d), f"±{bar:.2f}"
+
+
+def beats_every_other(m: dict[str, float], a: str, k: int, noise: Noise) -> tuple[str, float, str]:
+    """Whether ``a`` beats the best of the others beyond the noise (yes), or some other beats it beyond the
+    Bonferroni bar over all of them (no): (verdict, the difference, its bars)."""
+    others = [v for b, v in m.items() if b != a]
+    d = m[a] - max(others)
+    yes, no = noise.bar(math.sqrt(2 / k)), noise.bar(math.sqrt(2 / k), len(others))
+    return versus(d, yes, no), d, f"yes above +{yes:.2f}, no below -{no:.2f}"
+
+
 def table(rep: dict[str, Any]) -> str:
     """The findings, one per row, read at every rung (the output of :func:`vggdarts.ladder.report`)."""
     t, role, n = rep["truths"], rep["role"], len(rep["archs"])
     by_role = {label: a for a, label in role.items() if label != "sample"}
-    noise = {k: rung_noise(t, k) for k in RUNGS}
 
-    def bar(k: str) -> tuple[float, str | None]:
-        sd, source = noise[k]
-        return noise_bar(sd, max(1, len(t[k]["seeds"]))), source
-
-    def one_arch(a: str | None, gap: Callable[[dict, str], float], says: Callable[[float, float], str]):
+    def one_arch(label: str, test: Callable[..., tuple[str, float, str]], **kw) -> Callable[[str], str]:
         def cell(k: str) -> str:
-            m = t[k]["mean"]
+            m, a, decide = t[k]["mean"], by_role.get(label), noises(t, k)
             if a is None or a not in m or len(m) < 3:
                 return "-"
-            b, note = bar(k)
-            d = gap(m, a)
-            verdict = says(d, b)
-            if note and verdict != OPEN:  # a borrowed noise decides only under its assumption
-                verdict += f" if {k}'s seed noise is {noise[k][1]}'s"
-            within = f"±{b:.2f}" if np.isfinite(b) else "noise not measured"
-            return f"{verdict}: {_ordinal(m, a)}, {d:+.2f} ({within})"
+            if not decide:
+                return f"{OPEN}: {_ordinal(m, a)}, noise not measured"
+            seeds = max(1, len(t[k]["seeds"]))
+            read = [test(m, a, seeds, x, **kw) for x in decide]
+            d = read[0][1]
+            if decide[0].rung == k:
+                return f"{read[0][0]}: {_ordinal(m, a)}, {d:+.2f} ({read[0][2]})"
+            return "; ".join(f"{v} with {x.rung}'s noise ({bars})" for x, (v, _, bars) in zip(decide, read)) + (
+                f": {_ordinal(m, a)}, {d:+.2f}")
         return cell
 
-    def tau_cell(agreement: dict | None) -> str:
+    def tau_cell(score: dict[str, float], k: str) -> str:
+        agreement = rep["findings"][k].get(score) if score in rep["scores"] else rep["agreement"].get(f"R0 vs {k}")
+        values = rep["scores"].get(score, t["R0"]["mean"])
         if not agreement:
             return "-"
-        tau = agreement["tau"]
-        return f"{interval_verdict(tau.low, tau.high)}: {tau} (n {agreement['n']})"
+        verdict, p = kendall_verdict(values, t[k]["mean"])
+        return f"{verdict}: tau {agreement['tau']}, p {p:.3f} (n {agreement['n']})"
 
     def spread_cell(k: str) -> str:
         if k == "R0":
@@ -105,23 +144,21 @@ def table(rep: dict[str, Any]) -> str:
         if not np.isfinite(r.estimate):
             return "-"
         ci = f"[{r.low:.2f}, {r.high:.2f}]" if np.isfinite([r.low, r.high]).all() else "[too few]"
-        return f"{interval_verdict(r.low, r.high, line=1.0, below=True)}: {r.estimate:.2f} {ci}"
+        return f"{interval_below(r.low, r.high, 1.0)}: {r.estimate:.2f} {ci}"
 
     rows: list[tuple[str, Callable[[str], str]]] = [
-        ("R0's order predicts the rung's (Kendall tau of the seed means above 0)",
-         lambda k: tau_cell(rep["agreement"].get(f"R0 vs {k}")) if k != "R0" else "-"),
+        ("R0's order predicts the rung's (Kendall tau of the seed means)",
+         lambda k: tau_cell("", k) if k != "R0" else "-"),
         ("`all` beats every other architecture (rank; `all` minus the best other, points)",
-         one_arch(by_role.get("`all`"), lambda m, a: m[a] - max(_others(m, a)), versus)),
-        ("no architecture beats the width-1 argmax pick (rank; the pick minus the best other)",
-         one_arch(by_role.get("width-1 argmax"), lambda m, a: m[a] - max(_others(m, a)),
-                  lambda d, b: NO if versus(d, b) == NO else YES if np.isfinite(b) else OPEN)),
-        ("`none` ranks below the subset's middle (rank; the median of the others minus `none`)",
-         one_arch(by_role.get("`none`"), lambda m, a: float(np.median(_others(m, a))) - m[a], versus)),
-        ("`resnet` ranks below the subset's middle (rank; the median of the others minus `resnet`)",
-         one_arch(by_role.get("`resnet`"), lambda m, a: float(np.median(_others(m, a))) - m[a], versus)),
-        *[(f"{score} ranks the subset (Kendall tau above 0)",
-           (lambda s: lambda k: tau_cell(rep["findings"][k][s]))(score))
-          for score in next(iter(rep["findings"].values()))],
+         one_arch("`all`", beats_every_other)),
+        ("the width-1 argmax pick ranks above the subset's middle (rank; the pick minus the others' median)",
+         one_arch("width-1 argmax", against_middle, below=False)),
+        ("`none` ranks below the subset's middle (rank; the others' median minus `none`)",
+         one_arch("`none`", against_middle, below=True)),
+        ("`resnet` ranks below the subset's middle (rank; the others' median minus `resnet`)",
+         one_arch("`resnet`", against_middle, below=True)),
+        *[(f"{score} ranks the subset (Kendall tau)", (lambda s: lambda k: tau_cell(s, k))(score))
+          for score in rep["scores"]],
         ("architectures differ less than at R0 (their sd over R0's on the same ones, below 1)", spread_cell),
     ]
     header = [f"{rung_name(RUNGS[k])}" + (f": {len(t[k]['mean'])} of {n} trained" if len(t[k]["mean"]) < n else "")
