@@ -42,6 +42,21 @@ def test_the_set_holds_baselines_and_every_recorded_pick(tmp_path):
     assert gt.edges(derive.resnet()) == "1>3 2>4 3>5 4>6 5>7 6>8"
 
 
+def test_the_vgg11_set_leaves_out_a_deeper_networks_picks_and_argmax(tmp_path):
+    """results/ will hold VGG16's search and comparison; the VGG11 truth must not try to train their masks."""
+    from vggdarts import layout
+
+    deep = layout.get("vgg16")
+    derive.save_mask(tmp_path / "compare-vgg16-cpu" / "archs" / "argmax.json", derive.resnet(deep), "argmax")
+    (tmp_path / "search-vgg16-cpu").mkdir()
+    weights = np.where(deep.candidates, 1.0, 0.0)[None] / np.maximum(deep.candidates.sum(1, keepdims=True), 1)
+    np.savez(tmp_path / "search-vgg16-cpu" / "alpha.npz", weights=weights)
+    derive.save_mask(tmp_path / "compare-x" / "archs" / "argmax.json", derive.resnet(), "argmax")
+    archs = gt.architecture_set(2, 0, tmp_path)
+    assert all(layout.of(a["mask"]).name == "vgg11" for a in archs.values())
+    assert "compare-x/argmax" in archs[gt.arch_id(derive.resnet())]["origin"]  # VGG11's picks still count
+
+
 def test_a_recorded_run_is_skipped(tmp_path):
     archs = gt.architecture_set(2, 0, tmp_path / "nothing")
     aid = next(iter(archs))

@@ -76,11 +76,14 @@ def sample_figure3(n: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def architecture_set(n_sample: int = 32, seed: int = 0, results: str | Path = "results") -> dict[str, dict]:
-    """{arch_id: {"mask", "origin"}}: the sample, the baselines and every pick recorded under ``results``."""
+    """{arch_id: {"mask", "origin"}}: the sample, the baselines and every VGG11 pick recorded under ``results``
+    (the set is VGG11's; a deeper network's search and comparison in ``results`` are left out)."""
     out: dict[str, dict] = {}
 
     def add(mask, origin: str) -> None:
         mask = np.asarray(mask, dtype=bool)
+        if layout.of(mask).name != layout.DEFAULT:
+            return
         entry = out.setdefault(arch_id(mask), {"mask": mask, "origin": []})
         if origin not in entry["origin"]:
             entry["origin"].append(origin)
