@@ -76,3 +76,19 @@ def test_the_deeper_networks_tables_render_from_the_vgg16_records(vgg16):
 def test_the_deeper_networks_tables_say_how_to_make_missing_records(tmp_path):
     text = report.deeper_search_table(tmp_path) + report.deeper_compare_table(tmp_path)
     assert text.count("Not yet recorded") == 2 and "make run PRESET=vgg16-cpu" in text
+
+
+def test_vgg16_records_beside_the_vgg11_ones_change_only_the_deeper_networks_tables(vgg16, tmp_path):
+    """With VGG16's search and comparison in results/, every VGG11 table of the report renders as committed and
+    the VGG11 ground-truth set is the same (it must not take VGG16's picks as its own)."""
+    from vggdarts import groundtruth
+
+    both = tmp_path / "results"
+    both.mkdir()
+    (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")  # the report's speed tables read beside results/
+    for entry in (ROOT / "results").iterdir():
+        (both / entry.name).symlink_to(entry)
+    for name in (report.DEEPER["search"], report.DEEPER["compare"]):
+        (both / name).symlink_to(vgg16["results"] / name)
+    assert sorted(report.stale(ROOT / "docs" / "report.md", both)) == ["deeper-compare", "deeper-search"]
+    assert groundtruth.architecture_set(results=both).keys() == groundtruth.architecture_set(results=ROOT / "results").keys()
