@@ -100,7 +100,7 @@ def test_a_mean_over_fewer_seeds_than_the_rungs_others_says_so():
     assert ladder._mean_cell(truth, "c") == "not yet"
 
 
-def test_each_finding_is_read_yes_no_or_open_by_the_seed_noise_and_the_exact_tests():
+def test_each_finding_is_read_yes_no_or_open_by_the_seed_noise_and_the_tests():
     from scipy import stats
 
     from vggdarts import ladder_verdicts as lv
@@ -109,8 +109,13 @@ def test_each_finding_is_read_yes_no_or_open_by_the_seed_noise_and_the_exact_tes
     assert lv.versus(1.0, 0.5) == lv.YES and lv.versus(-1.0, 0.5) == lv.NO and lv.versus(0.4, 0.5) == lv.OPEN
     assert lv.versus(-1.0, 0.5, no_bar=1.5) == lv.OPEN  # "no" may need a wider bar than "yes"
     assert lv.versus(5.0, math.nan) == lv.OPEN  # no noise known: nothing is decided
-    assert lv.interval_below(0.2, 0.6, 1.0) == lv.YES and lv.interval_below(1.2, 1.6, 1.0) == lv.NO
-    assert lv.interval_below(0.5, 1.5, 1.0) == lv.OPEN
+    x = {a: float(v) for a, v in zip("abcdefgh", [3, 1, 4, 1.5, 5, 9, 2, 6])}
+    assert lv.pitman_morgan(x, {a: v / 2 + 80 for a, v in x.items()}) == (lv.YES, pytest.approx(0.0))  # half the spread
+    assert lv.pitman_morgan(x, {a: 2 * v for a, v in x.items()})[0] == lv.NO  # twice the spread
+    shuffled = dict(zip(x, [2, 6, 1.5, 5, 3, 1, 9, 4]))  # the same values reordered: equal variances, r = 0
+    verdict, p = lv.pitman_morgan(x, shuffled)
+    r = np.corrcoef([x[a] + shuffled[a] for a in x], [x[a] - shuffled[a] for a in x])[0, 1]
+    assert verdict == lv.OPEN and r == pytest.approx(0.0, abs=1e-12) and p == pytest.approx(1.0)
     noise = lv.Noise(0.5, 4, "R1")  # t quantiles with 4 degrees of freedom (the pairs), Bonferroni over 3
     assert noise.bar(1.0) == pytest.approx(0.5 * 2.7764451) and noise.bar(1.0, 3) == pytest.approx(0.5 * 3.9608, rel=1e-4)
     x = dict(zip("abcdefgh", range(8)))  # Kendall's exact test: 8 in order, p = 2 / 8!; reversed: no
@@ -151,6 +156,26 @@ def test_each_finding_is_read_yes_no_or_open_by_the_seed_noise_and_the_exact_tes
     spread = next(v for k, v in rows.items() if k.startswith("architectures differ less"))
     ratio = np.std(list(r1m.values()), ddof=1) / np.std(list(base.values()), ddof=1)
     assert spread[0] == "-" and spread[1].startswith(f"{lv.YES}: {ratio:.2f} [")
+    assert spread[1].endswith(f", p {lv.pitman_morgan(base, r1m)[1]:.3f}")
+
+    # a mean over fewer seeds than the rung's others carries more noise: R1 without `all`'s seed 1
+    del r1[1]["all"]
+    rows = {line.split(" | ")[0][2:]: line.rstrip(" |").split(" | ")[1:] for line in lv.table(rep).splitlines()[2:]}
+    s1 = math.sqrt(np.mean([0.01] * 7) / 2)  # 7 pairs left
+    t975, bonf = stats.t.ppf(0.975, 7), stats.t.ppf(1 - 0.025 / 7, 7)
+    spread_ab = math.sqrt(1 / 1 + 1 / 2)  # `all` on one seed against `resnet` on two
+    first = next(v for k, v in rows.items() if k.startswith("`all` beats"))
+    assert first[1] == f"{lv.YES}: 1 of 8, +0.40 (yes above +{t975 * s1 * spread_ab:.2f}, no below -{bonf * s1 * spread_ab:.2f})"
+    none = next(v for k, v in rows.items() if k.startswith("`none` ranks"))  # others: `all` one seed, six two seeds
+    assert none[1] == f"{lv.YES}: 8 of 8, +2.20 (±{t975 * s1 * math.sqrt(1 / 2 + math.pi / 14 * (1 + 6 / 2) / 7):.2f})"
+    # `all` beaten by one of 3 others beyond the uncorrected t bar (2.23) but not beyond Bonferroni's (2.87): open
+    four, two = {"all": 80.0, "b": 82.6, "c": 79.0, "d": 78.0}, {"all": 2, "b": 2, "c": 2, "d": 2}
+    noise10 = lv.Noise(1.0, 10, "R1")  # sd of a difference of two 2-seed means: 1.0 * sqrt(1/2 + 1/2)
+    assert lv.beats_every_other(four, "all", two, noise10)[0] == lv.OPEN
+    assert lv.beats_every_other({**four, "b": 83.2}, "all", two, noise10)[0] == lv.NO  # 3.2 beyond 2.87
+    # without any measured noise nothing about one architecture is decided
+    bare = {k: {"mean": v["mean"], "seeds": {0: v["mean"]}} for k, v in truths.items()}
+    assert lv.standing_cell(bare, "R1", "all", lv.beats_every_other) == f"{lv.OPEN}: 1 of 8, noise not measured"
     assert rows["params ranks the subset (Kendall tau)"][0].startswith(f"{lv.YES}: tau +1.00 [+1.00, +1.00], p 0.000")
 
 

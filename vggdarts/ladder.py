@@ -190,6 +190,11 @@ def between_sd(means: dict[str, float], noise: float, k: int) -> float:
     return float(np.sqrt(max(v, 0.0))) if np.isfinite(v) else math.nan
 
 
+def rank_in(values: dict[str, float], a: str) -> int:
+    """``a``'s place among ``values`` (1 = the highest; a tie shares the better place)."""
+    return 1 + sum(v > values[a] for v in values.values())
+
+
 def standing(rep: dict[str, Any]) -> str:
     """Per rung: where the baselines and the width-1 pick rank, `all`'s margin over the best other, one seed's
     noise, and the spread across architectures against R0's on the same architectures."""
@@ -202,7 +207,7 @@ def standing(rep: dict[str, Any]) -> str:
         lines.append(f"| {label} | " + " | ".join(cell(k, t[k]["mean"]) for k in RUNGS) + " |")
 
     def rank(a):
-        return lambda k, m: f"{1 + sum(v > m[a] for v in m.values())} of {len(m)}" if a in m else "not yet"
+        return lambda k, m: f"{rank_in(m, a)} of {len(m)}" if a in m else "not yet"
 
     for label in ("`all`", "`none`", "`resnet`", "width-1 argmax"):
         if label in by_role:
@@ -257,7 +262,7 @@ def markdown(rep: dict[str, Any]) -> str:
 
     def rank(k, a):
         m = t[k]["mean"]
-        return str(1 + sum(v > m[a] for v in m.values())) if a in m else "-"
+        return str(rank_in(m, a)) if a in m else "-"
 
     for a in sorted(archs, key=lambda a: -t["R0"]["mean"].get(a, 0)):
         cells = [_mean_cell(t[k], a) for k in RUNGS]

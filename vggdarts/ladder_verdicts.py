@@ -1,25 +1,30 @@
 """The ladder read by rule: does each of the study's findings still hold at a higher rung?
 
-Every finding is a claim that the records can settle or leave open, and each cell says **yes**, **no** or
-**cannot tell**, with the numbers that decided it.  Each rule is a test at the 5% level:
+Every finding the subset can test is a claim, and each cell says **yes**, **no** or **cannot tell**, with the
+numbers that decided it.  Each rule is a two-sided test at the 5% level (``ALPHA``); **no** means the test
+rejects in the claim's opposite direction.  Bootstrap intervals are shown beside the ranking and spread
+verdicts, but on at most 16 architectures a percentile bootstrap is unreliable in both directions, so tests
+decide:
 
-* a ranking claim (R0's order predicts the rung's; a score ranks the subset) holds when Kendall's exact test
-  rejects "no association" and tau is positive, fails when tau is negative and the test rejects.  The bootstrap
-  interval is shown beside it, but on 8 to 16 architectures a percentile bootstrap is too narrow to decide;
-* a claim about one architecture against the middle (``none`` ranks below the subset's median) compares the
-  difference with a t bar: its sd is ``noise * sqrt((1 + pi / (2 m)) / k)`` for a k-seed mean against the median
-  of m others' (a median of m means has about pi / 2 times a mean's variance), and the t quantile has as many
-  degrees of freedom as the seed pairs that measured the noise;
-* ``all`` beats every other architecture when it beats the best of them beyond the bar of a difference of two
-  k-seed means (``noise * sqrt(2 / k)``); it fails only when some other beats it beyond the same bar corrected
-  for the m comparisons (Bonferroni): the best of m noisy values is picked after the fact;
-* the spread claim (architectures differ less than at R0) holds when the bootstrap interval of the sd ratio lies
-  below 1.
+* a ranking claim (R0's order predicts the rung's; a score ranks the subset): Kendall's test of no association
+  (exact without ties, scipy's normal approximation with them), **yes** when it rejects with tau > 0;
+* one architecture against the subset's middle (``none`` ranks below it): its mean minus the median of the
+  others' against a t bar.  With one run's noise s and k_x seeds behind architecture x, the difference's sd is
+  about ``s * sqrt(1 / k_a + pi / (2 m) * mean(1 / k_others))`` (a median of m equally noisy means has about
+  pi / 2 times one mean's variance over m; somewhat more when their true values differ, so the bar is a little
+  narrow), and the t quantile has as many degrees of freedom as the seed pairs that measured s (s^2 is the mean
+  of (s0 - s1)^2 / 2 over them, each pair one degree of freedom);
+* ``all`` beats every other architecture: **yes** when it beats the best of them beyond the t bar of their
+  difference, ``s * sqrt(1 / k_a + 1 / k_b)`` (every other comparison then passes too, so no correction);
+  **no** when some other beats it beyond its bar with Bonferroni's correction over the m others, since the
+  best of m noisy values is picked after the fact;
+* the spread claim (architectures differ less than at R0): the Pitman-Morgan test of equal variances of paired
+  values (the correlation of their sums and differences) on the rung's and R0's means.
 
 A rung trained with one seed has no measured noise.  It borrows the noise of the rungs in ``NOISE_FROM``: the
 verdict is the first's (R0's, measured after 8 epochs at width 0.25, taken to be no smaller than R2's after 24
-at width 0.5), and the cell adds what the others (R1's) would say.  Cells of a rung still being
-trained read the architectures it has; the header counts them.
+at width 0.5), and the cell adds what the others (R1's) would give.  Cells of a rung still being trained read
+the architectures it has; the header counts them.  No correction is made across the table's cells.
 """
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ from typing import Any, Callable
 import numpy as np
 from scipy import stats
 
-from .ladder import RUNGS, SUBSET_FILE, markdown, report, rung_name, seed_noise, spread_ratio
+from .ladder import RUNGS, SUBSET_FILE, markdown, rank_in, report, rung_name, seed_noise, spread_ratio
 
 ALPHA = 0.05
 YES, NO, OPEN = "**yes**", "**no**", "**cannot tell**"
@@ -59,6 +64,11 @@ def noises(truths: dict[str, dict], k: str) -> list[Noise]:
     return [measured[r] for r in own]
 
 
+def seed_counts(truth: dict) -> dict[str, int]:
+    """How many seeds stand behind each architecture's mean at a rung."""
+    return {a: sum(a in per for per in truth["seeds"].values()) for a in truth["mean"]}
+
+
 def versus(d: float, yes_bar: float, no_bar: float | None = None) -> str:
     """YES when ``d`` (positive: the claim's direction) exceeds ``yes_bar``, NO when it falls below
     ``-no_bar`` (``yes_bar`` when not given)."""
@@ -68,103 +78,128 @@ def versus(d: float, yes_bar: float, no_bar: float | None = None) -> str:
     return YES if d > yes_bar else NO if d < -no_bar else OPEN
 
 
+def signed_test(statistic: float, p: float) -> str:
+    """YES when a two-sided test rejects with a positive statistic, NO with a negative one."""
+    if not np.isfinite(p) or p >= ALPHA:
+        return OPEN
+    return YES if statistic > 0 else NO
+
+
 def kendall_verdict(score: dict[str, float], truth: dict[str, float]) -> tuple[str, float]:
     """(verdict, two-sided p of Kendall's test) over the architectures both have."""
     shared = [a for a in truth if a in score and np.isfinite(score[a])]
     if len(shared) < 3:
         return OPEN, math.nan
     res = stats.kendalltau([score[a] for a in shared], [truth[a] for a in shared])
-    if not np.isfinite(res.pvalue) or res.pvalue >= ALPHA:
-        return OPEN, float(res.pvalue)
-    return (YES if res.statistic > 0 else NO), float(res.pvalue)
+    return signed_test(res.statistic, res.pvalue), float(res.pvalue)
 
 
-def interval_below(low: float, high: float, line: float) -> str:
-    """YES when the interval lies below ``line``, NO when it lies above, OPEN otherwise."""
-    if not np.isfinite([low, high]).all():
-        return OPEN
-    return YES if high < line else NO if low > line else OPEN
+def pitman_morgan(base: dict[str, float], other: dict[str, float]) -> tuple[str, float]:
+    """(verdict on "``other`` varies less than ``base``", two-sided p) on the architectures both have: equal
+    variances of paired x, y exactly when x + y and x - y are uncorrelated; var(x) > var(y) makes it positive."""
+    shared = [a for a in base if a in other]
+    if len(shared) < 4:
+        return OPEN, math.nan
+    x, y = np.array([base[a] for a in shared]), np.array([other[a] for a in shared])
+    res = stats.pearsonr(x + y, x - y)
+    return signed_test(res.statistic, res.pvalue), float(res.pvalue)
 
 
-def _ordinal(m: dict[str, float], a: str) -> str:
-    return f"{1 + sum(v > m[a] for v in m.values())} of {len(m)}"
+# ----------------------------------------------------------------------------- one architecture's standing
+
+Reading = tuple[str, float, str]  # (verdict, the difference in points, its bars)
 
 
-def against_middle(m: dict[str, float], a: str, k: int, noise: Noise, below: bool) -> tuple[str, float, str]:
-    """Whether ``a`` ranks below (or above) the median of the others beyond the noise: (verdict, the
-    difference, its bar)."""
-    others = [v for b, v in m.items() if b != a]
-    d = (np.median(others) - m[a]) if below else (m[a] - np.median(others))
-    bar = noise.bar(math.sqrt((1 + math.pi / (2 * len(others))) / k))
-    return versus(d, bar), float(d), f"±{bar:.2f}"
+def against_middle(m: dict[str, float], a: str, k: dict[str, int], noise: Noise, below: bool) -> Reading:
+    """Whether ``a`` ranks below (or above) the median of the others beyond the noise."""
+    others = [b for b in m if b != a]
+    median = float(np.median([m[b] for b in others]))
+    d = (median - m[a]) if below else (m[a] - median)
+    bar = noise.bar(math.sqrt(1 / k[a] + math.pi / (2 * len(others)) * np.mean([1 / k[b] for b in others])))
+    return versus(d, bar), d, f"±{bar:.2f}"
 
 
-def beats_every_other(m: dict[str, float], a: str, k: int, noise: Noise) -> tuple[str, float, str]:
-    """Whether ``a`` beats the best of the others beyond the noise (yes), or some other beats it beyond the
-    Bonferroni bar over all of them (no): (verdict, the difference, its bars)."""
-    others = [v for b, v in m.items() if b != a]
-    d = m[a] - max(others)
-    yes, no = noise.bar(math.sqrt(2 / k)), noise.bar(math.sqrt(2 / k), len(others))
-    return versus(d, yes, no), d, f"yes above +{yes:.2f}, no below -{no:.2f}"
+def beats_every_other(m: dict[str, float], a: str, k: dict[str, int], noise: Noise) -> Reading:
+    """Whether ``a`` beats the best of the others beyond the noise (yes), or some other beats it beyond its
+    Bonferroni bar over all of them (no)."""
+    others = [b for b in m if b != a]
+    best = max(others, key=lambda b: m[b])
+    spread = {b: math.sqrt(1 / k[a] + 1 / k[b]) for b in others}
+    d, yes, no = m[a] - m[best], noise.bar(spread[best]), noise.bar(spread[best], len(others))
+    beaten = any(m[b] - m[a] > noise.bar(spread[b], len(others)) for b in others)
+    verdict = YES if d > yes else NO if beaten else OPEN
+    return verdict, d, f"yes above +{yes:.2f}, no below -{no:.2f}"
+
+
+def standing_cell(t: dict[str, dict], k: str, a: str | None, test: Callable[..., Reading], **kw) -> str:
+    """One architecture's cell at rung ``k``: its rank, the difference and the verdict under each noise."""
+    m, decide = t[k]["mean"], noises(t, k)
+    if a is None or a not in m or len(m) < 3:
+        return "-"
+    if not decide:
+        return f"{OPEN}: {rank_in(m, a)} of {len(m)}, noise not measured"
+    counts = seed_counts(t[k])
+    read = [test(m, a, counts, x, **kw) for x in decide]
+    place, d = f"{rank_in(m, a)} of {len(m)}", read[0][1]
+    if decide[0].rung == k:
+        return f"{read[0][0]}: {place}, {d:+.2f} ({read[0][2]})"
+    return "; ".join(f"{v} with {x.rung}'s noise ({bars})" for x, (v, _, bars) in zip(decide, read)) + f": {place}, {d:+.2f}"
+
+
+# ----------------------------------------------------------------------------- the table
+
+def tau_cell(values: dict[str, float], agreement: dict | None, truth: dict[str, float]) -> str:
+    if not agreement:
+        return "-"
+    verdict, p = kendall_verdict(values, truth)
+    return f"{verdict}: tau {agreement['tau']}, p {p:.3f} (n {agreement['n']})"
+
+
+def spread_cell(rep: dict[str, Any], k: str) -> str:
+    t = rep["truths"]
+    if k == "R0":
+        return "-"
+    r = spread_ratio(t["R0"]["mean"], t[k]["mean"], rep["n_resamples"])
+    if not np.isfinite(r.estimate):
+        return "-"
+    verdict, p = pitman_morgan(t["R0"]["mean"], t[k]["mean"])
+    ci = f"[{r.low:.2f}, {r.high:.2f}]" if np.isfinite([r.low, r.high]).all() else "[too few]"
+    return f"{verdict}: {r.estimate:.2f} {ci}, p {p:.3f}"
+
+
+def rows(rep: dict[str, Any]) -> list[tuple[str, Callable[[str], str]]]:
+    """(the finding, its cell at a rung) for every finding the subset can test."""
+    t = rep["truths"]
+    who = {label: a for a, label in rep["role"].items() if label != "sample"}.get
+    r0_order = lambda k: "-" if k == "R0" else tau_cell(t["R0"]["mean"], rep["agreement"].get(f"R0 vs {k}"), t[k]["mean"])  # noqa: E731
+
+    def score_row(s: str) -> Callable[[str], str]:
+        return lambda k: tau_cell(rep["scores"][s], rep["findings"][k][s], t[k]["mean"])
+
+    def middle(label: str, below: bool) -> Callable[[str], str]:
+        return lambda k: standing_cell(t, k, who(label), against_middle, below=below)
+
+    return [
+        ("R0's order predicts the rung's (Kendall tau of the seed means)", r0_order),
+        ("`all` beats every other architecture (rank; `all` minus the best other, points)",
+         lambda k: standing_cell(t, k, who("`all`"), beats_every_other)),
+        ("the width-1 argmax pick ranks above the subset's middle (rank; the pick minus the others' median)",
+         middle("width-1 argmax", below=False)),
+        ("`none` ranks below the subset's middle (rank; the others' median minus `none`)", middle("`none`", below=True)),
+        ("`resnet` ranks below the subset's middle (rank; the others' median minus `resnet`)", middle("`resnet`", below=True)),
+        *[(f"{s} ranks the subset (Kendall tau)", score_row(s)) for s in rep["scores"]],
+        ("architectures differ less than at R0 (their sd over R0's on the same ones; Pitman-Morgan p)",
+         lambda k: spread_cell(rep, k)),
+    ]
 
 
 def table(rep: dict[str, Any]) -> str:
     """The findings, one per row, read at every rung (the output of :func:`vggdarts.ladder.report`)."""
-    t, role, n = rep["truths"], rep["role"], len(rep["archs"])
-    by_role = {label: a for a, label in role.items() if label != "sample"}
-
-    def one_arch(label: str, test: Callable[..., tuple[str, float, str]], **kw) -> Callable[[str], str]:
-        def cell(k: str) -> str:
-            m, a, decide = t[k]["mean"], by_role.get(label), noises(t, k)
-            if a is None or a not in m or len(m) < 3:
-                return "-"
-            if not decide:
-                return f"{OPEN}: {_ordinal(m, a)}, noise not measured"
-            seeds = max(1, len(t[k]["seeds"]))
-            read = [test(m, a, seeds, x, **kw) for x in decide]
-            d = read[0][1]
-            if decide[0].rung == k:
-                return f"{read[0][0]}: {_ordinal(m, a)}, {d:+.2f} ({read[0][2]})"
-            return "; ".join(f"{v} with {x.rung}'s noise ({bars})" for x, (v, _, bars) in zip(decide, read)) + (
-                f": {_ordinal(m, a)}, {d:+.2f}")
-        return cell
-
-    def tau_cell(score: dict[str, float], k: str) -> str:
-        agreement = rep["findings"][k].get(score) if score in rep["scores"] else rep["agreement"].get(f"R0 vs {k}")
-        values = rep["scores"].get(score, t["R0"]["mean"])
-        if not agreement:
-            return "-"
-        verdict, p = kendall_verdict(values, t[k]["mean"])
-        return f"{verdict}: tau {agreement['tau']}, p {p:.3f} (n {agreement['n']})"
-
-    def spread_cell(k: str) -> str:
-        if k == "R0":
-            return "-"
-        r = spread_ratio(t["R0"]["mean"], t[k]["mean"], rep["n_resamples"])
-        if not np.isfinite(r.estimate):
-            return "-"
-        ci = f"[{r.low:.2f}, {r.high:.2f}]" if np.isfinite([r.low, r.high]).all() else "[too few]"
-        return f"{interval_below(r.low, r.high, 1.0)}: {r.estimate:.2f} {ci}"
-
-    rows: list[tuple[str, Callable[[str], str]]] = [
-        ("R0's order predicts the rung's (Kendall tau of the seed means)",
-         lambda k: tau_cell("", k) if k != "R0" else "-"),
-        ("`all` beats every other architecture (rank; `all` minus the best other, points)",
-         one_arch("`all`", beats_every_other)),
-        ("the width-1 argmax pick ranks above the subset's middle (rank; the pick minus the others' median)",
-         one_arch("width-1 argmax", against_middle, below=False)),
-        ("`none` ranks below the subset's middle (rank; the others' median minus `none`)",
-         one_arch("`none`", against_middle, below=True)),
-        ("`resnet` ranks below the subset's middle (rank; the others' median minus `resnet`)",
-         one_arch("`resnet`", against_middle, below=True)),
-        *[(f"{score} ranks the subset (Kendall tau)", (lambda s: lambda k: tau_cell(s, k))(score))
-          for score in rep["scores"]],
-        ("architectures differ less than at R0 (their sd over R0's on the same ones, below 1)", spread_cell),
-    ]
-    header = [f"{rung_name(RUNGS[k])}" + (f": {len(t[k]['mean'])} of {n} trained" if len(t[k]["mean"]) < n else "")
+    t, n = rep["truths"], len(rep["archs"])
+    header = [rung_name(RUNGS[k]) + (f": {len(t[k]['mean'])} of {n} trained" if len(t[k]["mean"]) < n else "")
               for k in RUNGS]
     lines = ["| finding | " + " | ".join(header) + " |", "|---" * (1 + len(RUNGS)) + "|"]
-    lines += [f"| {label} | " + " | ".join(cell(k) for k in RUNGS) + " |" for label, cell in rows]
+    lines += [f"| {label} | " + " | ".join(cell(k) for k in RUNGS) + " |" for label, cell in rows(rep)]
     return "\n".join(lines)
 
 

@@ -393,7 +393,8 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "perturbation-picks": perturbation_picks_table, "perturbation-retrained": perturbation_retrained_table,
     "ground-truth": ground_truth_table, "ground-truth-rules": _gt_table("rules_markdown"),
     "ground-truth-paired": _gt_table("paired_markdown"), "ground-truth-picks": _gt_table("picks_markdown"),
-    "ladder": ladder_table, "ladder-verdicts": ladder_verdicts_table, "deeper-search": deeper_search_table, "deeper-compare": deeper_compare_table,
+    "ladder": ladder_table, "ladder-verdicts": ladder_verdicts_table,
+    "deeper-search": deeper_search_table, "deeper-compare": deeper_compare_table,
     "deeper-cost": deeper_cost_table, "fidelity": fidelity_table, "below-none": below_none_table, "unstated-settings": signature_table,
     "bench-search": bench_table, "cpu-modes": cpu_modes_table, "executors": executors_table, **scale.TABLES}
 
