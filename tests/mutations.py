@@ -118,6 +118,12 @@ MUTATIONS = (
     Mutation("a single architecture against the median is read as against one other mean", "vggdarts/ladder_verdicts.py",
              "math.pi / (2 * len(others))", "1.0",
              ("tests/test_ladder.py::test_each_finding_is_read_yes_no_or_open_by_the_seed_noise_and_the_tests",)),
+    Mutation("the reading groups the findings by what the borrowed aside says at the top rung", "vggdarts/ladder_verdicts.py",
+             "groups[c[top].verdict].append(", "groups[(c[top].asides or [(0, c[top].verdict)])[-1][1]].append(",
+             ("tests/test_ladder.py::test_the_reading_groups_each_finding_by_its_verdict_at_the_highest_rung_and_says_when_it_is_interim",)),
+    Mutation("the reading calls a partly trained top rung complete", "vggdarts/ladder_verdicts.py",
+             'if len(rep["truths"][k]["mean"]) < n]\n    groups', 'if False]\n    groups',
+             ("tests/test_ladder.py::test_the_reading_groups_each_finding_by_its_verdict_at_the_highest_rung_and_says_when_it_is_interim",)),
 )
 
 

@@ -175,7 +175,7 @@ def test_each_finding_is_read_yes_no_or_open_by_the_seed_noise_and_the_tests():
     assert lv.beats_every_other({**four, "b": 83.2}, "all", two, noise10)[0] == lv.NO  # 3.2 beyond 2.87
     # without any measured noise nothing about one architecture is decided
     bare = {k: {"mean": v["mean"], "seeds": {0: v["mean"]}} for k, v in truths.items()}
-    assert lv.standing_cell(bare, "R1", "all", lv.beats_every_other) == f"{lv.OPEN}: 1 of 8, noise not measured"
+    assert lv.standing_cell(bare, "R1", "all", lv.beats_every_other).text == f"{lv.OPEN}: 1 of 8, noise not measured"
     assert rows["params ranks the subset (Kendall tau)"][0].startswith(f"{lv.YES}: tau +1.00 [+1.00, +1.00], p 0.000")
 
 
@@ -184,5 +184,56 @@ def test_the_notebooks_ladder_section_is_the_reports_tables_and_a_record_without
 
     text = ladder_verdicts.section(RECORD)
     results = RECORD.parent
-    assert text == report.ladder_table(results).rstrip("\n") + "\n\n" + report.ladder_verdicts_table(results).rstrip("\n")
+    assert text == "\n\n".join(f(results).rstrip("\n") for f in (report.ladder_table, report.ladder_verdicts_table,
+                                                                  report.ladder_reading))
     assert ladder_verdicts.section(tmp_path) == f"{tmp_path} has no fidelity ladder (ladder.json)."
+
+
+def test_the_reading_groups_each_finding_by_its_verdict_at_the_highest_rung_and_says_when_it_is_interim():
+    from vggdarts import ladder_verdicts as lv
+    from vggdarts.groundtruth import agreement_if_shared
+
+    archs = ["n", "r", "all", "pick", "s1", "s2", "s3", "s4"]
+    base = dict(zip(archs, [70.0, 69.0, 76.0, 75.0, 72.0, 71.0, 73.0, 74.0]))  # R0: noise sqrt(1/2), 8 pairs
+    r1m = dict(zip(archs, [80.0, 82.6, 83.0, 82.5, 81.0, 81.5, 82.0, 82.2]))  # R1: noise sqrt(0.005), 8 pairs
+    r2m = dict(zip(archs, [84.0, 84.1, 84.5, 85.5, 84.2, 84.3, 84.4, 84.45]))  # R2: one seed
+
+    def rep_of(r2: dict[str, float]) -> dict:
+        truths = {"R0": {"mean": base, "seeds": {0: {a: v + 0.5 for a, v in base.items()}, 1: {a: v - 0.5 for a, v in base.items()}}},
+                  "R1": {"mean": r1m, "seeds": {0: {a: v + 0.05 for a, v in r1m.items()}, 1: {a: v - 0.05 for a, v in r1m.items()}}},
+                  "R2": {"mean": r2, "seeds": {0: r2}}}
+        return {"truths": truths, "role": dict(zip(archs, ["`none`", "`resnet`", "`all`", "width-1 argmax"] + ["sample"] * 4)),
+                "archs": archs, "n_resamples": 200, "scores": {"params": dict(base)},
+                "agreement": {f"R0 vs {k}": agreement_if_shared(base, truths[k]["mean"], 200) for k in ("R1", "R2")},
+                "findings": {k: {"params": agreement_if_shared(base, truths[k]["mean"], 200)} for k in truths}}
+
+    text = lv.reading(rep_of(r2m))
+    head, _, *lines = text.splitlines()
+    assert head == ("At the highest rung, R2 (width 0.5, 24 epochs), on 8 of the subset's 8 architectures, "
+                    "with each finding's verdicts at the other rungs:")
+    blocks, at = {}, None
+    for line in lines:
+        if line.startswith("* "):
+            at = line[2:].split(":")[0]
+            blocks[at] = []
+        else:
+            blocks[at].append(line.removeprefix("  * "))
+    assert list(blocks) == ["**holds (yes)**", "**does not hold (no)**", "**the subset cannot tell**"]
+    assert "* **does not hold (no)**: none" in lines and blocks["**does not hold (no)**"] == []
+    r1_params = lv.plain(lv.kendall_verdict(base, r1m)[0])
+    # R2 against R0: 3 discordant pairs of 28 (tau 0.79, exact p < 0.01)
+    assert f"params ranks the subset (R0: yes; R1: {r1_params})" in blocks["**holds (yes)**"]
+    assert f"R0's order predicts the higher rung's (R1: {r1_params})" in blocks["**holds (yes)**"]
+    # `all` 1.0 behind the pick: open with R0's noise, no with R1's (worked out in the test above); at R1 it is
+    # 0.4 ahead of `resnet` beyond R1's bar: yes
+    assert "`all` beats every other architecture (R0: cannot tell; R1: yes; R2 with R1's noise: no)" in blocks["**the subset cannot tell**"]
+    # `none` 0.4 below the others' median 84.4: R0's bar 1.80 leaves it open, R1's 0.18 says yes
+    assert "`none` ranks below the subset's middle (R0: yes; R1: yes; R2 with R1's noise: yes)" in blocks["**the subset cannot tell**"]
+    assert sum(map(len, blocks.values())) == len(lv.rows(rep_of(r2m)))  # every finding is tested at R2
+
+    # R2 without two architectures: interim, and a finding about a missing architecture is not read there
+    partial = {a: v for a, v in r2m.items() if a not in ("all", "s4")}
+    text = lv.reading(rep_of(partial))
+    assert text.splitlines()[0] == ("At the highest rung, R2 (width 0.5, 24 epochs), on 6 of the subset's 8 "
+                                    "architectures (interim: R2 not complete), with each finding's verdicts at the other rungs:")
+    assert "`all` beats" not in text and "`none` ranks below" in text

@@ -105,6 +105,18 @@ def pitman_morgan(base: dict[str, float], other: dict[str, float]) -> tuple[str,
     return signed_test(res.statistic, res.pvalue), float(res.pvalue)
 
 
+@dataclass(frozen=True)
+class Cell:
+    """One finding at one rung: the deciding verdict (None where the rung cannot test it), the table's text, and
+    the verdicts under the borrowed noises that did not decide, as (rung, verdict)."""
+    verdict: str | None
+    text: str
+    asides: tuple[tuple[str, str], ...] = ()
+
+
+NOT_TESTED = Cell(None, "-")
+
+
 # ----------------------------------------------------------------------------- one architecture's standing
 
 Reading = tuple[str, float, str]  # (verdict, the difference in points, its bars)
@@ -131,52 +143,53 @@ def beats_every_other(m: dict[str, float], a: str, k: dict[str, int], noise: Noi
     return verdict, d, f"yes above +{yes:.2f}, no below -{no:.2f}"
 
 
-def standing_cell(t: dict[str, dict], k: str, a: str | None, test: Callable[..., Reading], **kw) -> str:
+def standing_cell(t: dict[str, dict], k: str, a: str | None, test: Callable[..., Reading], **kw) -> Cell:
     """One architecture's cell at rung ``k``: its rank, the difference and the verdict under each noise."""
     m, decide = t[k]["mean"], noises(t, k)
     if a is None or a not in m or len(m) < 3:
-        return "-"
+        return NOT_TESTED
     if not decide:
-        return f"{OPEN}: {rank_in(m, a)} of {len(m)}, noise not measured"
+        return Cell(OPEN, f"{OPEN}: {rank_in(m, a)} of {len(m)}, noise not measured")
     counts = seed_counts(t[k])
     read = [test(m, a, counts, x, **kw) for x in decide]
     place, d = f"{rank_in(m, a)} of {len(m)}", read[0][1]
     if decide[0].rung == k:
-        return f"{read[0][0]}: {place}, {d:+.2f} ({read[0][2]})"
-    return "; ".join(f"{v} with {x.rung}'s noise ({bars})" for x, (v, _, bars) in zip(decide, read)) + f": {place}, {d:+.2f}"
+        return Cell(read[0][0], f"{read[0][0]}: {place}, {d:+.2f} ({read[0][2]})")
+    text = "; ".join(f"{v} with {x.rung}'s noise ({bars})" for x, (v, _, bars) in zip(decide, read))
+    return Cell(read[0][0], f"{text}: {place}, {d:+.2f}", tuple((x.rung, v) for x, (v, _, _) in zip(decide[1:], read[1:])))
 
 
 # ----------------------------------------------------------------------------- the table
 
-def tau_cell(values: dict[str, float], agreement: dict | None, truth: dict[str, float]) -> str:
+def tau_cell(values: dict[str, float], agreement: dict | None, truth: dict[str, float]) -> Cell:
     if not agreement:
-        return "-"
+        return NOT_TESTED
     verdict, p = kendall_verdict(values, truth)
-    return f"{verdict}: tau {agreement['tau']}, p {p:.3f} (n {agreement['n']})"
+    return Cell(verdict, f"{verdict}: tau {agreement['tau']}, p {p:.3f} (n {agreement['n']})")
 
 
-def spread_cell(rep: dict[str, Any], k: str) -> str:
+def spread_cell(rep: dict[str, Any], k: str) -> Cell:
     t = rep["truths"]
     if k == "R0":
-        return "-"
+        return NOT_TESTED
     r = spread_ratio(t["R0"]["mean"], t[k]["mean"], rep["n_resamples"])
     if not np.isfinite(r.estimate):
-        return "-"
+        return NOT_TESTED
     verdict, p = pitman_morgan(t["R0"]["mean"], t[k]["mean"])
     ci = f"[{r.low:.2f}, {r.high:.2f}]" if np.isfinite([r.low, r.high]).all() else "[too few]"
-    return f"{verdict}: {r.estimate:.2f} {ci}, p {p:.3f}"
+    return Cell(verdict, f"{verdict}: {r.estimate:.2f} {ci}, p {p:.3f}")
 
 
-def rows(rep: dict[str, Any]) -> list[tuple[str, Callable[[str], str]]]:
+def rows(rep: dict[str, Any]) -> list[tuple[str, Callable[[str], Cell]]]:
     """(the finding, its cell at a rung) for every finding the subset can test."""
     t = rep["truths"]
     who = {label: a for a, label in rep["role"].items() if label != "sample"}.get
-    r0_order = lambda k: "-" if k == "R0" else tau_cell(t["R0"]["mean"], rep["agreement"].get(f"R0 vs {k}"), t[k]["mean"])  # noqa: E731
+    r0_order = lambda k: NOT_TESTED if k == "R0" else tau_cell(t["R0"]["mean"], rep["agreement"].get(f"R0 vs {k}"), t[k]["mean"])  # noqa: E731
 
-    def score_row(s: str) -> Callable[[str], str]:
+    def score_row(s: str) -> Callable[[str], Cell]:
         return lambda k: tau_cell(rep["scores"][s], rep["findings"][k][s], t[k]["mean"])
 
-    def middle(label: str, below: bool) -> Callable[[str], str]:
+    def middle(label: str, below: bool) -> Callable[[str], Cell]:
         return lambda k: standing_cell(t, k, who(label), against_middle, below=below)
 
     return [
@@ -193,13 +206,50 @@ def rows(rep: dict[str, Any]) -> list[tuple[str, Callable[[str], str]]]:
     ]
 
 
-def table(rep: dict[str, Any]) -> str:
+def grid(rep: dict[str, Any]) -> list[tuple[str, dict[str, Cell]]]:
+    """Every finding with its cell at every rung (from the output of :func:`vggdarts.ladder.report`)."""
+    return [(label, {k: cell(k) for k in RUNGS}) for label, cell in rows(rep)]
+
+
+def trained(rep: dict[str, Any], k: str) -> str:
+    """A rung's name, with how many of the subset it has while it is incomplete."""
+    have, n = len(rep["truths"][k]["mean"]), len(rep["archs"])
+    return rung_name(RUNGS[k]) + (f": {have} of {n} trained" if have < n else "")
+
+
+def table(rep: dict[str, Any], cells: list[tuple[str, dict[str, Cell]]] | None = None) -> str:
     """The findings, one per row, read at every rung (the output of :func:`vggdarts.ladder.report`)."""
-    t, n = rep["truths"], len(rep["archs"])
-    header = [rung_name(RUNGS[k]) + (f": {len(t[k]['mean'])} of {n} trained" if len(t[k]["mean"]) < n else "")
-              for k in RUNGS]
-    lines = ["| finding | " + " | ".join(header) + " |", "|---" * (1 + len(RUNGS)) + "|"]
-    lines += [f"| {label} | " + " | ".join(cell(k) for k in RUNGS) + " |" for label, cell in rows(rep)]
+    lines = ["| finding | " + " | ".join(trained(rep, k) for k in RUNGS) + " |", "|---" * (1 + len(RUNGS)) + "|"]
+    lines += [f"| {label} | " + " | ".join(c[k].text for k in RUNGS) + " |" for label, c in cells or grid(rep)]
+    return "\n".join(lines)
+
+
+def plain(verdict: str) -> str:
+    return verdict.strip("*")
+
+
+def reading(rep: dict[str, Any], cells: list[tuple[str, dict[str, Cell]]] | None = None) -> str:
+    """Which findings hold at the highest rung, which do not and which the subset cannot tell there, each with
+    its verdicts at the other rungs and under any borrowed noise that reads it differently.  Interim (and
+    headed so) while any rung is incomplete."""
+    top, n = list(RUNGS)[-1], len(rep["archs"])
+    have = len(rep["truths"][top]["mean"])
+    incomplete = [k for k in RUNGS if len(rep["truths"][k]["mean"]) < n]
+    groups: dict[str, list[str]] = {YES: [], NO: [], OPEN: []}
+    for label, c in cells or grid(rep):
+        if c[top].verdict is None:
+            continue
+        said = [f"{k}: {plain(c[k].verdict)}" for k in RUNGS if k != top and c[k].verdict is not None]
+        said += [f"{top} with {r}'s noise: {plain(v)}" for r, v in c[top].asides if v != c[top].verdict]
+        finding = label.rsplit(" (", 1)[0].replace("the rung's", "the higher rung's")
+        groups[c[top].verdict].append(finding + (f" ({'; '.join(said)})" if said else ""))
+    lines = [f"At the highest rung, {rung_name(RUNGS[top])}, on {have} of the subset's {n} architectures"
+             + (f" (interim: {' and '.join(incomplete)} not complete)" if incomplete else "")
+             + ", with each finding's verdicts at the other rungs:", ""]
+    heads = {YES: "holds (yes)", NO: "does not hold (no)", OPEN: "the subset cannot tell"}
+    for v in (YES, NO, OPEN):
+        lines.append(f"* **{heads[v]}**:" + ("" if groups[v] else " none"))
+        lines += [f"  * {g}" for g in groups[v]]
     return "\n".join(lines)
 
 
@@ -210,4 +260,5 @@ def section(record_dir: str | Path, results: str | Path | None = None) -> str:
     if not (record_dir / SUBSET_FILE).exists():
         return f"{record_dir} has no fidelity ladder ({SUBSET_FILE})."
     rep = report(record_dir, Path(results) if results is not None else record_dir.parent)
-    return markdown(rep) + "\n\n" + table(rep)
+    cells = grid(rep)
+    return markdown(rep) + "\n\n" + table(rep, cells) + "\n\n" + reading(rep, cells)

@@ -86,18 +86,43 @@ def _gt_table(render: str) -> Callable[[Path], str]:
 ground_truth_table = _gt_table("markdown")
 
 
+_LADDER_CACHE: dict[tuple, dict] = {}
+
+
+def ladder_report(results: Path) -> dict:
+    """``ladder.report`` of the ground-truth record, computed once per state of the records it reads (the ladder's
+    tables share it)."""
+    from . import ladder
+
+    record = results / "groundtruth-cpu"
+    files = sorted(p for d in [record, *(results / r for r in ladder.SCORED_RUNS)] if d.is_dir()
+                   for p in d.rglob("*") if p.is_file())
+    key = (str(results.resolve()), tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
+    if key not in _LADDER_CACHE:
+        _LADDER_CACHE.clear()
+        _LADDER_CACHE[key] = ladder.report(record, results)
+    return _LADDER_CACHE[key]
+
+
 def ladder_table(results: Path) -> str:
     """The fidelity ladder on its fixed subset (:mod:`vggdarts.ladder`), from whatever rows are recorded."""
     from . import ladder
 
-    return ladder.markdown(ladder.report(results / "groundtruth-cpu", results)) + "\n"
+    return ladder.markdown(ladder_report(results)) + "\n"
 
 
 def ladder_verdicts_table(results: Path) -> str:
     """The study's findings read by rule at every rung (:mod:`vggdarts.ladder_verdicts`)."""
-    from . import ladder, ladder_verdicts
+    from . import ladder_verdicts
 
-    return ladder_verdicts.table(ladder.report(results / "groundtruth-cpu", results)) + "\n"
+    return ladder_verdicts.table(ladder_report(results)) + "\n"
+
+
+def ladder_reading(results: Path) -> str:
+    """Which findings carry to the highest rung, which do not, which the subset cannot tell there."""
+    from . import ladder_verdicts
+
+    return ladder_verdicts.reading(ladder_report(results)) + "\n"
 
 
 # ---- the searches -------------------------------------------------------------------------------------------
@@ -393,7 +418,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "perturbation-picks": perturbation_picks_table, "perturbation-retrained": perturbation_retrained_table,
     "ground-truth": ground_truth_table, "ground-truth-rules": _gt_table("rules_markdown"),
     "ground-truth-paired": _gt_table("paired_markdown"), "ground-truth-picks": _gt_table("picks_markdown"),
-    "ladder": ladder_table, "ladder-verdicts": ladder_verdicts_table,
+    "ladder": ladder_table, "ladder-verdicts": ladder_verdicts_table, "ladder-reading": ladder_reading,
     "deeper-search": deeper_search_table, "deeper-compare": deeper_compare_table,
     "deeper-cost": deeper_cost_table, "fidelity": fidelity_table, "below-none": below_none_table, "unstated-settings": signature_table,
     "bench-search": bench_table, "cpu-modes": cpu_modes_table, "executors": executors_table, **scale.TABLES}
