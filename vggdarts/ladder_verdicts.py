@@ -229,25 +229,26 @@ def plain(verdict: str) -> str:
 
 
 def reading(rep: dict[str, Any], cells: list[tuple[str, dict[str, Cell]]] | None = None) -> str:
-    """Which findings hold at the highest rung, which do not and which the subset cannot tell there, each with
-    its verdicts at the other rungs and under any borrowed noise that reads it differently.  Interim (and
-    headed so) while any rung is incomplete."""
+    """Which findings hold at the highest rung, which do not and which it cannot tell, each with its verdicts at
+    the other rungs and under any borrowed noise that reads it differently; then those the highest rung cannot
+    test yet.  Interim (and headed so) while any rung is incomplete."""
     top, n = list(RUNGS)[-1], len(rep["archs"])
     have = len(rep["truths"][top]["mean"])
     incomplete = [k for k in RUNGS if len(rep["truths"][k]["mean"]) < n]
-    groups: dict[str, list[str]] = {YES: [], NO: [], OPEN: []}
+    groups: dict[str | None, list[str]] = {YES: [], NO: [], OPEN: [], None: []}
     for label, c in cells or grid(rep):
-        if c[top].verdict is None:
-            continue
         said = [f"{k}: {plain(c[k].verdict)}" for k in RUNGS if k != top and c[k].verdict is not None]
         said += [f"{top} with {r}'s noise: {plain(v)}" for r, v in c[top].asides if v != c[top].verdict]
         finding = label.rsplit(" (", 1)[0].replace("the rung's", "the higher rung's")
         groups[c[top].verdict].append(finding + (f" ({'; '.join(said)})" if said else ""))
-    lines = [f"At the highest rung, {rung_name(RUNGS[top])}, on {have} of the subset's {n} architectures"
+    lines = [f"At the highest rung, {rung_name(RUNGS[top])}, {have} of the subset's {n} architectures trained"
              + (f" (interim: {' and '.join(incomplete)} not complete)" if incomplete else "")
-             + ", with each finding's verdicts at the other rungs:", ""]
-    heads = {YES: "holds (yes)", NO: "does not hold (no)", OPEN: "the subset cannot tell"}
-    for v in (YES, NO, OPEN):
+             + "; each test uses the architectures its rung and score share. Each finding, with its verdicts at "
+             "the other rungs:", ""]
+    heads = {YES: "holds (yes)", NO: "does not hold (no)", OPEN: "cannot tell", None: f"not tested at {top} yet"}
+    for v in (YES, NO, OPEN, None):
+        if v is None and not groups[v]:
+            continue
         lines.append(f"* **{heads[v]}**:" + ("" if groups[v] else " none"))
         lines += [f"  * {g}" for g in groups[v]]
     return "\n".join(lines)
