@@ -357,3 +357,16 @@ def test_a_ladder_plan_on_a_record_without_its_subset_chooses_it_in_memory_only(
     assert all("(width 0.25, 32 ep): from scratch" in line for line in lines[:-1])
     assert lines[-1] == f"{2 * len(committed)} runs to train, 0 of them started; nothing written"
     assert _files(tmp_path) == before
+
+    # --only narrows the subset (to measure a rung's noise on a few of it), in the subset's order; an id outside
+    # it is one clear error, never a silent omission or the whole subset
+    plan = ["groundtruth", "--preset", "cpu", "--ladder", "R2", "--seeds", "1", "--plan",
+            "--results", str(tmp_path / "results"), "--run-root", str(tmp_path / "runs")]
+    assert main(plan + ["--only", committed[3], committed[0]]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == [committed[0], committed[3]]
+    assert all("seed 1 (width 0.5, 24 ep): from scratch" in line for line in lines[:-1])
+    assert main(plan + ["--only", committed[0], "a1234567"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --only names a1234567, not in --ladder's subset (") and "drop --only" in err
+    assert _files(tmp_path) == before

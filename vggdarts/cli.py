@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--n-sample", type=int, default=32, help="architectures sampled from the Figure-3 space")
     p.add_argument("--sample-seed", type=int, default=0)
-    p.add_argument("--only", nargs="+", default=None, help="only these arch ids")
+    p.add_argument("--only", nargs="+", default=None,
+                   help="only these arch ids (within the subset of --ladder or --fidelity, when given)")
     p.add_argument("--fidelity", type=int, default=0, metavar="N",
                    help="only the fidelity subset: none, resnet, all and the first N-3 sampled (with --set epochs=20)")
     p.add_argument("--ladder", default=None, metavar="RUNG", help="only the fidelity ladder's fixed subset, at this "
@@ -191,6 +192,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _narrowed(chosen: list[str] | None, asked: list[str] | None, what: str) -> list[str] | None:
+    """``--only``'s ids, kept within a subset that ``--ladder`` or ``--fidelity`` chose (in the subset's order);
+    an id outside it is an error, not a silent omission."""
+    if asked is None or chosen is None:
+        return asked if chosen is None else chosen
+    outside = [a for a in asked if a not in chosen]
+    if outside:
+        raise ValueError(f"--only names {', '.join(outside)}, not in {what} ({', '.join(chosen)}); "
+                         "drop them, or drop --only to train the whole subset")
+    return [a for a in chosen if a in asked]
+
+
 def _run(args) -> int:
     if args.command == "search":
         from .search import search
@@ -245,12 +258,13 @@ def _run(args) -> int:
         from . import groundtruth
 
         overrides = parse_assignments(args.overrides)
-        only = groundtruth.fidelity_subset(args.fidelity, args.n_sample, args.sample_seed) if args.fidelity else args.only
+        only = groundtruth.fidelity_subset(args.fidelity, args.n_sample, args.sample_seed) if args.fidelity else None
         if args.ladder:
             from . import ladder
 
             overrides = {**ladder.rung_overrides(args.ladder), **overrides}
             only = ladder.subset(Path(args.results) / f"groundtruth-{args.preset}", create=True, write=not args.plan)
+        only = _narrowed(only, args.only, "--ladder's subset" if args.ladder else "--fidelity's subset")
         if args.plan:
             todo = groundtruth.plan(args.preset, tuple(args.seeds), args.n_sample, args.sample_seed, args.results,
                                     args.run_root, overrides, only)
