@@ -69,6 +69,8 @@ def test_seed_noise_between_sd_and_the_spread_ratio_by_hand():
     means = {"a": 1.0, "b": 2.0, "c": 3.0}  # variance 1 (ddof 1); noise 1 over 2 seeds leaves 1 - 1/2
     assert ladder.between_sd(means, 1.0, 2) == pytest.approx(math.sqrt(0.5))
     assert ladder.between_sd(means, 2.0, 1) == 0.0  # the noise explains all of it
+    # b's mean rests on one seed, a's and c's on two: the noise's share is 1 * (1/2 + 1 + 1/2) / 3, leaving 1/3
+    assert ladder.between_sd(means, 1.0, {"a": 2, "b": 1, "c": 2}) == pytest.approx(math.sqrt(1 / 3))
     base = {a: float(i) for i, a in enumerate("abcdefgh")}
     half = {a: v / 2 + 80 for a, v in base.items()}  # the same order, half the spread
     r = ladder.spread_ratio(base, half, n_resamples=500)

@@ -183,10 +183,19 @@ def spread_ratio(base: dict[str, float], other: dict[str, float], n_resamples: i
     return Interval(float(ratio(x, y)), float(ci.low), float(ci.high))
 
 
-def between_sd(means: dict[str, float], noise: float, k: int) -> float:
-    """The spread of the architectures' true values: sd of the k-seed means with the seed noise's share
-    (noise^2 / k) removed from their variance; 0 when the noise explains all of it, NaN when it is unknown."""
-    v = np.var(list(means.values()), ddof=1) - noise ** 2 / k if len(means) > 1 else math.nan
+def seed_counts(truth: dict) -> dict[str, int]:
+    """How many seeds stand behind each architecture's mean at a rung."""
+    return {a: sum(a in per for per in truth["seeds"].values()) for a in truth["mean"]}
+
+
+def between_sd(means: dict[str, float], noise: float, k: int | dict[str, int]) -> float:
+    """The spread of the architectures' true values: sd of the means with the seed noise's share removed from
+    their variance, noise^2 / k for k-seed means (the mean of noise^2 / k_a when ``k`` gives each architecture's
+    seed count); 0 when the noise explains all of it, NaN when it is unknown."""
+    if len(means) < 2:
+        return math.nan
+    inv_k = np.mean([1 / k[a] for a in means]) if isinstance(k, dict) else 1 / k
+    v = np.var(list(means.values()), ddof=1) - noise ** 2 * inv_k
     return float(np.sqrt(max(v, 0.0))) if np.isfinite(v) else math.nan
 
 
@@ -226,7 +235,7 @@ def standing(rep: dict[str, Any]) -> str:
     row("sd across architectures of the seed means",
         lambda k, m: f"{np.std(list(m.values()), ddof=1):.2f}" if len(m) > 1 else "-")
     row("the same without the seed noise's share",
-        lambda k, m: f"{b:.2f}" if np.isfinite(b := between_sd(m, noise[k][0], len(t[k]["seeds"]))) else "-")
+        lambda k, m: f"{b:.2f}" if np.isfinite(b := between_sd(m, noise[k][0], seed_counts(t[k]))) else "-")
 
     def ratio(k, m):
         if k == "R0":

@@ -36,7 +36,7 @@ from typing import Any, Callable
 import numpy as np
 from scipy import stats
 
-from .ladder import RUNGS, SUBSET_FILE, markdown, rank_in, report, rung_name, seed_noise, spread_ratio
+from .ladder import RUNGS, SUBSET_FILE, markdown, rank_in, report, rung_name, seed_counts, seed_noise, spread_ratio
 
 ALPHA = 0.05
 YES, NO, OPEN = "**yes**", "**no**", "**cannot tell**"
@@ -62,11 +62,6 @@ def noises(truths: dict[str, dict], k: str) -> list[Noise]:
     measured = {r: Noise(*seed_noise(truths[r]["seeds"]), r) for r in truths}
     own = [k] if measured[k].pairs >= 2 else [r for r in NOISE_FROM.get(k, ()) if measured[r].pairs >= 2]
     return [measured[r] for r in own]
-
-
-def seed_counts(truth: dict) -> dict[str, int]:
-    """How many seeds stand behind each architecture's mean at a rung."""
-    return {a: sum(a in per for per in truth["seeds"].values()) for a in truth["mean"]}
 
 
 def versus(d: float, yes_bar: float, no_bar: float | None = None) -> str:
