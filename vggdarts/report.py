@@ -53,6 +53,12 @@ def signature_table(results: Path) -> str:
 _GT_CACHE: dict[tuple, dict] = {}
 
 
+def _records_state(results: Path, dirs: list[Path]) -> tuple:
+    """A key that changes whenever a file under ``dirs`` is added, removed or rewritten (a cache's key)."""
+    files = sorted(p for d in dirs if d.is_dir() for p in d.rglob("*") if p.is_file())
+    return str(results.resolve()), tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+
+
 def ground_truth_report(results: Path) -> dict:
     """The ground-truth report (``groundtruth.report``) over the search records that ``make run PRESET=results``
     scores (``notebooks/params/results.yaml``: one list for the notebook and the report), computed once per
@@ -64,8 +70,7 @@ def ground_truth_report(results: Path) -> dict:
     params = yaml.safe_load((Path(__file__).resolve().parents[1] / "notebooks" / "params" / "results.yaml").read_text())
     runs = [results / Path(r).name for r in params["search_runs"]]
     record = results / Path(params["record_dir"]).name
-    files = sorted(p for d in [record, *runs] for p in d.rglob("*") if p.is_file())
-    key = (str(results.resolve()), tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
+    key = _records_state(results, [record, *runs])
     if key not in _GT_CACHE:
         _GT_CACHE.clear()
         _GT_CACHE[key] = groundtruth.report(record, runs, params["epochs"], width=params["width"],
@@ -95,9 +100,7 @@ def ladder_report(results: Path) -> dict:
     from . import ladder
 
     record = results / "groundtruth-cpu"
-    files = sorted(p for d in [record, *(results / r for r in ladder.SCORED_RUNS)] if d.is_dir()
-                   for p in d.rglob("*") if p.is_file())
-    key = (str(results.resolve()), tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
+    key = _records_state(results, [record, *(results / r for r in ladder.SCORED_RUNS)])
     if key not in _LADDER_CACHE:
         _LADDER_CACHE.clear()
         _LADDER_CACHE[key] = ladder.report(record, results)
