@@ -130,6 +130,12 @@ MUTATIONS = (
     Mutation("the reading calls a partly trained top rung complete", "vggdarts/ladder_verdicts.py",
              'if len(rep["truths"][k]["mean"]) < n]\n    groups', 'if False]\n    groups',
              ("tests/test_ladder.py::test_the_reading_groups_each_finding_by_its_verdict_at_the_highest_rung_and_says_when_it_is_interim",)),
+    Mutation("the spread answer says yes when one rung says it", "vggdarts/ladder_verdicts.py",
+             'if got[YES] and not got[NO] and not got[OPEN]:\n        verdict = (f"Yes', 'if got[YES]:\n        verdict = (f"Yes',
+             ("tests/test_ladder.py::test_the_two_questions_are_answered_from_the_verdicts_with_the_numbers_worked_out_by_hand",)),
+    Mutation("the spread answer keeps the seed noise's share", "vggdarts/ladder_verdicts.py",
+             "between_sd(t[k][\"mean\"], sd, seed_counts(t[k]))", "between_sd(t[k][\"mean\"], 0.0, seed_counts(t[k]))",
+             ("tests/test_ladder.py::test_the_two_questions_are_answered_from_the_verdicts_with_the_numbers_worked_out_by_hand",)),
 )
 
 

@@ -186,8 +186,8 @@ def test_the_notebooks_ladder_section_is_the_reports_tables_and_a_record_without
 
     text = ladder_verdicts.section(RECORD)
     results = RECORD.parent
-    assert text == "\n\n".join(f(results).rstrip("\n") for f in (report.ladder_table, report.ladder_verdicts_table,
-                                                                  report.ladder_reading))
+    assert text == "\n\n".join(f(results).rstrip("\n") for f in (report.ladder_table, report.ladder_answers,
+                                                                  report.ladder_verdicts_table, report.ladder_reading))
     assert ladder_verdicts.section(tmp_path) == f"{tmp_path} has no fidelity ladder (ladder.json)."
 
 
@@ -242,3 +242,58 @@ def test_the_reading_groups_each_finding_by_its_verdict_at_the_highest_rung_and_
     untested = text.split("* **not tested at R2 yet**:\n")[1].splitlines()
     assert untested == ["  * `all` beats every other architecture (R0: cannot tell; R1: yes)"]
     assert "`none` ranks below the subset's middle" in text.split("* **not tested")[0]
+
+
+def test_the_two_questions_are_answered_from_the_verdicts_with_the_numbers_worked_out_by_hand():
+    from vggdarts import ladder_verdicts as lv
+    from vggdarts.groundtruth import agreement_if_shared
+
+    archs = ["n", "r", "all", "pick", "s1", "s2", "s3", "s4"]
+    base = dict(zip(archs, [70.0, 69.0, 76.0, 75.0, 72.0, 71.0, 73.0, 74.0]))  # R0: noise sqrt(1/2), 8 pairs
+    r1m = dict(zip(archs, [80.0, 82.6, 83.0, 82.5, 81.0, 81.5, 82.0, 82.2]))  # R1: noise sqrt(0.005), 8 pairs
+
+    def rep_of(r2: dict[str, float], r1m: dict[str, float] = r1m) -> dict:
+        r1 = {0: {a: v + 0.05 for a, v in r1m.items()}, 1: {a: v - 0.05 for a, v in r1m.items()}}
+        truths = {"R0": {"mean": base, "seeds": {0: {a: v + 0.5 for a, v in base.items()}, 1: {a: v - 0.5 for a, v in base.items()}}},
+                  "R1": {"mean": r1m, "seeds": r1}, "R2": {"mean": r2, "seeds": {0: r2} if r2 else {}}}
+        return {"truths": truths, "role": dict(zip(archs, ["`none`", "`resnet`", "`all`", "width-1 argmax"] + ["sample"] * 4)),
+                "archs": archs, "n_resamples": 200, "scores": {"params": dict(base)},
+                "agreement": {f"R0 vs {k}": agreement_if_shared(base, truths[k]["mean"], 200) for k in ("R1", "R2")},
+                "ceiling_r1": agreement_if_shared(r1[0], r1[1], 200),
+                "findings": {k: {"params": agreement_if_shared(base, truths[k]["mean"], 200)} for k in truths}}
+
+    # R2 with half R0's spread around a constant: the architectures differ less at both rungs
+    r2m = {a: 84.0 + (v - 72.5) / 2 for a, v in base.items()}
+    rep = rep_of(r2m)
+    order, spread = lv.answers(rep).split("\n\n")
+    tau = {k: rep["agreement"][f"R0 vs {k}"]["tau"] for k in ("R1", "R2")}
+    assert lv.kendall_verdict(base, r1m)[0] == lv.OPEN  # tau +0.36 on 8: p 0.28
+    assert order == ("**Does R0's order predict the higher rungs'?** "
+                     f"R1 (width 0.25, 32 epochs): tau {tau['R1']} (cannot tell); "
+                     f"R2 (width 0.5, 24 epochs): tau {tau['R2']} (yes). For scale, two runs of the R1 recipe (seeds 0 "
+                     f"and 1) rank the subset alike at tau {rep['ceiling_r1']['tau']}. R0's order predicts the order at "
+                     "R2; cannot be told from chance at R1.")
+    # R1 in R0's order too: the order carries to every rung
+    order = lv.answers(rep_of(r2m, {a: 0.9 * v + 15 for a, v in base.items()})).split("\n\n")[0]
+    assert order.endswith("R0's order carries to every higher rung: it predicts each one's better than chance.")
+    gain1 = np.mean([r1m[a] - base[a] for a in archs])  # 82.35 - 72.5
+    ratio1 = np.std(list(r1m.values()), ddof=1) / np.std(list(base.values()), ddof=1)
+    # the spread without the noise's share: var(means) - noise^2 / 2 at each rung (two seeds everywhere)
+    clean1 = math.sqrt(np.var(list(r1m.values()), ddof=1) - 0.005 / 2) / math.sqrt(np.var(list(base.values()), ddof=1) - 0.5 / 2)
+    assert spread == ("**Does shortcut placement matter less the longer VGG11 trains?** The mean gain over R0 on the "
+                      f"same architectures is {gain1:+.2f} points at R1 and +11.50 at R2. The spread between architectures "
+                      f"(their sd) over R0's on the same ones is R1: {ratio1:.2f} (yes); R2: 0.50 (yes); with each "
+                      f"rung's seed-noise share removed, R1: {clean1:.2f}; R2: its noise is not measured. Yes: shortcut "
+                      "placement matters less at R1 and R2 than after R0's 8 epochs.")
+
+    # R2 twice R0's spread and reversed: the order runs against R0's there, and the architectures differ more
+    r2m = {a: 84.0 - 2 * (v - 72.5) for a, v in base.items()}
+    order, spread = lv.answers(rep_of(r2m)).split("\n\n")
+    assert order.endswith("R0's order is reversed at R2; cannot be told from chance at R1.")
+    assert spread.endswith("The architectures differ less than at R0 at R1; more than at R0 at R2.")
+    assert "R2: 2.00 (no)" in spread
+
+    # nothing above R0 trained: nothing answered
+    partial = rep_of({})
+    partial["truths"]["R1"] = {"mean": {}, "seeds": {}}
+    assert lv.answers(partial) == "No rung above R0 has three architectures trained yet: the ladder answers nothing so far."

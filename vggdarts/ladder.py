@@ -199,6 +199,13 @@ def between_sd(means: dict[str, float], noise: float, k: int | dict[str, int]) -
     return float(np.sqrt(max(v, 0.0))) if np.isfinite(v) else math.nan
 
 
+def mean_gain(truths: dict[str, dict], k: str) -> float:
+    """Rung ``k``'s mean accuracy gain over R0 on the architectures both have, in points (NaN with none)."""
+    m, r0 = truths[k]["mean"], truths["R0"]["mean"]
+    shared = [a for a in m if a in r0]
+    return float(np.mean([m[a] - r0[a] for a in shared])) if shared else math.nan
+
+
 def rank_in(values: dict[str, float], a: str) -> int:
     """``a``'s place among ``values`` (1 = the highest; a tie shares the better place)."""
     return 1 + sum(v > values[a] for v in values.values())
@@ -284,8 +291,7 @@ def markdown(rep: dict[str, Any]) -> str:
     lines += ["", f"| rung | architectures trained (of {n}) | runs | mean val acc % | std across architectures "
               "| best minus worst | mean gain over R0 on the same architectures |", "|---|---|---|---|---|---|---|"]
     for k in RUNGS:
-        m, r0 = t[k]["mean"], t["R0"]["mean"]
-        gain = np.mean([m[a] - r0[a] for a in m if a in r0]) if m else float("nan")
+        m, gain = t[k]["mean"], mean_gain(t, k)
         runs = sum(len(v) for v in t[k]["seeds"].values())
         lines.append(f"| {rung_name(RUNGS[k])} | {len(m)} | {runs} | {_spread(m)} | "
                      + (f"{gain:+.2f} |" if m and k != "R0" else "- |"))

@@ -36,11 +36,14 @@ from typing import Any, Callable
 import numpy as np
 from scipy import stats
 
-from .ladder import RUNGS, SUBSET_FILE, markdown, rank_in, report, rung_name, seed_counts, seed_noise, spread_ratio
+from .ladder import (RUNGS, SUBSET_FILE, between_sd, markdown, mean_gain, rank_in, report, rung_name, seed_counts,
+                     seed_noise, spread_ratio)
 
 ALPHA = 0.05
 YES, NO, OPEN = "**yes**", "**no**", "**cannot tell**"
 NOISE_FROM = {"R2": ("R0", "R1")}  # R2 trains seed 0 only: the widest plausible noise decides, then R1's
+ORDER = "R0's order predicts the rung's (Kendall tau of the seed means)"
+SPREAD = "architectures differ less than at R0 (their sd over R0's on the same ones; Pitman-Morgan p)"
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,7 @@ def rows(rep: dict[str, Any]) -> list[tuple[str, Callable[[str], Cell]]]:
         return lambda k: standing_cell(t, k, who(label), against_middle, below=below)
 
     return [
-        ("R0's order predicts the rung's (Kendall tau of the seed means)", r0_order),
+        (ORDER, r0_order),
         ("`all` beats every other architecture (rank; `all` minus the best other, points)",
          lambda k: standing_cell(t, k, who("`all`"), beats_every_other)),
         ("the width-1 argmax pick ranks above the subset's middle (rank; the pick minus the others' median)",
@@ -196,8 +199,7 @@ def rows(rep: dict[str, Any]) -> list[tuple[str, Callable[[str], Cell]]]:
         ("`none` ranks below the subset's middle (rank; the others' median minus `none`)", middle("`none`", below=True)),
         ("`resnet` ranks below the subset's middle (rank; the others' median minus `resnet`)", middle("`resnet`", below=True)),
         *[(f"{s} ranks the subset (Kendall tau)", score_row(s)) for s in rep["scores"]],
-        ("architectures differ less than at R0 (their sd over R0's on the same ones; Pitman-Morgan p)",
-         lambda k: spread_cell(rep, k)),
+        (SPREAD, lambda k: spread_cell(rep, k)),
     ]
 
 
@@ -249,6 +251,76 @@ def reading(rep: dict[str, Any], cells: list[tuple[str, dict[str, Cell]]] | None
     return "\n".join(lines)
 
 
+def _verdicts_at(by_rung: dict[str, list[str]], words: dict[str, str]) -> str:
+    """'<words[yes]> R1 and R2; <words[cannot tell]> R3' from {verdict: [rungs]}."""
+    return "; ".join(f"{words[v]} {' and '.join(ks)}" for v, ks in by_rung.items() if ks)
+
+
+def _by_verdict(cells: dict[str, dict[str, Cell]], label: str, rungs: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {YES: [], NO: [], OPEN: []}
+    for k in rungs:
+        if cells[label][k].verdict is not None:
+            out[cells[label][k].verdict].append(k)
+    return out
+
+
+def _order_answer(rep: dict[str, Any], cells: dict[str, dict[str, Cell]], higher: list[str]) -> str:
+    said = "; ".join(f"{k} {rung_name(RUNGS[k])[3:]}: tau {a['tau']} ({plain(cells[ORDER][k].verdict)})"
+                     for k in higher if (a := rep["agreement"].get(f"R0 vs {k}")))
+    ceiling = rep["ceiling_r1"]
+    scale = (f" For scale, two runs of the R1 recipe (seeds 0 and 1) rank the subset alike at tau {ceiling['tau']}."
+             if ceiling else "")
+    got = _by_verdict(cells, ORDER, higher)
+    if got[YES] and not got[NO] and not got[OPEN]:
+        verdict = "R0's order carries to every higher rung: it predicts each one's better than chance"
+    else:
+        verdict = "R0's order " + _verdicts_at(got, {YES: "predicts the order at", NO: "is reversed at",
+                                                     OPEN: "cannot be told from chance at"})
+    return f"**Does R0's order predict the higher rungs'?** {said}.{scale} {verdict}."
+
+
+def _spread_answer(rep: dict[str, Any], cells: dict[str, dict[str, Cell]], higher: list[str]) -> str:
+    t = rep["truths"]
+    r0 = t["R0"]["mean"]
+
+    def ratio(k: str) -> float:
+        shared = [a for a in t[k]["mean"] if a in r0]
+        return float(np.std([t[k]["mean"][a] for a in shared], ddof=1) / np.std([r0[a] for a in shared], ddof=1))
+
+    def true_sd(k: str) -> float:  # the spread without the seed noise's share (NaN while the noise is unmeasured)
+        sd, pairs = seed_noise(t[k]["seeds"])
+        return between_sd(t[k]["mean"], sd, seed_counts(t[k])) if pairs >= 2 else math.nan
+
+    gains = " and ".join(f"{mean_gain(t, k):+.2f}{' points' if i == 0 else ''} at {k}" for i, k in enumerate(higher))
+    ratios = "; ".join(f"{k}: {ratio(k):.2f} ({plain(cells[SPREAD][k].verdict)})" for k in higher
+                       if cells[SPREAD][k].verdict is not None)
+    whole = [k for k in higher if set(t[k]["mean"]) == set(r0)]
+    clean = [f"{k}: {true_sd(k) / true_sd('R0'):.2f}" if np.isfinite(true_sd(k)) else f"{k}: its noise is not measured"
+             for k in whole if true_sd("R0") > 0]
+    got = _by_verdict(cells, SPREAD, higher)
+    if got[YES] and not got[NO] and not got[OPEN]:
+        verdict = (f"Yes: shortcut placement matters less at {' and '.join(got[YES])} than after R0's "
+                   f"{RUNGS['R0'][1]} epochs")
+    else:
+        verdict = "The architectures differ " + _verdicts_at(got, {
+            YES: "less than at R0 at", NO: "more than at R0 at", OPEN: "by an amount the subset cannot tell from R0's at"})
+    return ("**Does shortcut placement matter less the longer VGG11 trains?** The mean gain over R0 on the same "
+            f"architectures is {gains}. The spread between architectures (their sd) over R0's on the same ones "
+            f"is {ratios}" + (f"; with each rung's seed-noise share removed, {'; '.join(clean)}" if clean else "")
+            + f". {verdict}.")
+
+
+def answers(rep: dict[str, Any], cells: list[tuple[str, dict[str, Cell]]] | None = None) -> str:
+    """The ladder's two questions answered from the records, in words: does R0's order predict the higher
+    rungs', and do the architectures differ less the longer (and wider) VGG11 trains?  Each answer gives the
+    numbers and verdicts behind it, rung by rung; a rung with fewer than three architectures is left out."""
+    by_label = dict(cells or grid(rep))
+    higher = [k for k in RUNGS if k != "R0" and len(rep["truths"][k]["mean"]) >= 3]
+    if not higher:
+        return "No rung above R0 has three architectures trained yet: the ladder answers nothing so far."
+    return _order_answer(rep, by_label, higher) + "\n\n" + _spread_answer(rep, by_label, higher)
+
+
 def section(record_dir: str | Path, results: str | Path | None = None) -> str:
     """The report's ladder tables and the findings read by rule, for a record with a ladder (the searches it
     scores are looked for beside the record, or in ``results``); a one-line note for a record without one."""
@@ -257,4 +329,4 @@ def section(record_dir: str | Path, results: str | Path | None = None) -> str:
         return f"{record_dir} has no fidelity ladder ({SUBSET_FILE})."
     rep = report(record_dir, Path(results) if results is not None else record_dir.parent)
     cells = grid(rep)
-    return markdown(rep) + "\n\n" + table(rep, cells) + "\n\n" + reading(rep, cells)
+    return "\n\n".join((markdown(rep), answers(rep, cells), table(rep, cells), reading(rep, cells)))

@@ -121,6 +121,13 @@ def ladder_verdicts_table(results: Path) -> str:
     return ladder_verdicts.table(ladder_report(results)) + "\n"
 
 
+def ladder_answers(results: Path) -> str:
+    """The ladder's two questions (does R0's order predict the higher rungs'? does placement matter less?) in words."""
+    from . import ladder_verdicts
+
+    return ladder_verdicts.answers(ladder_report(results)) + "\n"
+
+
 def ladder_reading(results: Path) -> str:
     """Which findings carry to the highest rung, which do not, which the subset cannot tell there."""
     from . import ladder_verdicts
@@ -421,7 +428,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "perturbation-picks": perturbation_picks_table, "perturbation-retrained": perturbation_retrained_table,
     "ground-truth": ground_truth_table, "ground-truth-rules": _gt_table("rules_markdown"),
     "ground-truth-paired": _gt_table("paired_markdown"), "ground-truth-picks": _gt_table("picks_markdown"),
-    "ladder": ladder_table, "ladder-verdicts": ladder_verdicts_table, "ladder-reading": ladder_reading,
+    "ladder": ladder_table, "ladder-answers": ladder_answers, "ladder-verdicts": ladder_verdicts_table, "ladder-reading": ladder_reading,
     "deeper-search": deeper_search_table, "deeper-compare": deeper_compare_table,
     "deeper-cost": deeper_cost_table, "fidelity": fidelity_table, "below-none": below_none_table, "unstated-settings": signature_table,
     "bench-search": bench_table, "cpu-modes": cpu_modes_table, "executors": executors_table, **scale.TABLES}
