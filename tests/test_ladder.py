@@ -100,6 +100,9 @@ def test_a_mean_over_fewer_seeds_than_the_rungs_others_says_so():
     assert ladder._mean_cell(truth, "a") == "84.00"
     assert ladder._mean_cell(truth, "b") == "83.50 (seed 0 only)"
     assert ladder._mean_cell(truth, "c") == "not yet"
+    # a rung where most architectures have one seed (R2 with a few second seeds) names the two-seed means instead
+    truth = {"mean": {"a": 84.0, "b": 83.5, "c": 82.0}, "seeds": {0: {"a": 84.5, "b": 83.5, "c": 82.0}, 1: {"a": 83.5}}}
+    assert [ladder._mean_cell(truth, x) for x in "abc"] == ["84.00 (seeds 0, 1)", "83.50", "82.00"]
 
 
 def test_each_finding_is_read_yes_no_or_open_by_the_seed_noise_and_the_tests():

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -254,13 +255,22 @@ def standing(rep: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _seeds_of(truth: dict, a: str) -> tuple[int, ...]:
+    return tuple(s for s, per in sorted(truth["seeds"].items()) if a in per)
+
+
 def _mean_cell(truth: dict, a: str) -> str:
-    """An architecture's mean at a rung, naming its seeds while it has fewer than the rung's others."""
+    """An architecture's mean at a rung, naming its seeds where they differ from those of most of the rung's
+    architectures (a tie counts the larger set as usual): "(seed 0 only)" while its second seed is missing,
+    "(seeds 0, 1)" where most have one."""
     if a not in truth["mean"]:
         return "not yet"
-    mine = [s for s, per in sorted(truth["seeds"].items()) if a in per]
-    short = len(mine) < len(truth["seeds"])
-    return f"{truth['mean'][a]:.2f}" + (f" (seed {', '.join(map(str, mine))} only)" if short else "")
+    counts = Counter(_seeds_of(truth, b) for b in truth["mean"])
+    usual = max(counts, key=lambda seeds: (counts[seeds], len(seeds)))
+    mine = _seeds_of(truth, a)
+    named = ", ".join(map(str, mine))
+    note = "" if mine == usual else f" (seed {named} only)" if len(mine) < len(usual) else f" (seeds {named})"
+    return f"{truth['mean'][a]:.2f}" + note
 
 
 def _spread(values: dict[str, float]) -> str:
