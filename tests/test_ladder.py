@@ -90,6 +90,10 @@ def test_the_standing_table_ranks_the_baselines_and_measures_alls_margin():
     assert rows["`all` minus the best other architecture, val acc points"] == ["+1.00", "-1.00", "- |"]
     assert rows["one run's seed noise (sd, points; from the seed-0/seed-1 pairs)"] == [
         "0.00 (6 pairs)", "0.00 (4 pairs)", "not measured (one seed) |"]
+    truths["R2"] = {"mean": {"n": 84.0, "r": 85.0}, "seeds": {0: {"n": 84.0, "r": 85.0}, 1: {"n": 84.4}}}
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in
+            ladder.standing({"truths": truths, "role": role, "n_resamples": 200}).splitlines()[2:]}
+    assert rows["one run's seed noise (sd, points; from the seed-0/seed-1 pairs)"][2] == "not measured (1 pair) |"
     # R1's 4 spread (sd 1.31) against R0's on the same 4 (sd 2.75)
     ratio = np.std([80, 83, 82, 82.5], ddof=1) / np.std([70, 69, 75, 74], ddof=1)
     assert rows["sd across architectures / R0's on the same ones [95% CI]"][1].startswith(f"{ratio:.2f} [")

@@ -237,8 +237,8 @@ def standing(rep: dict[str, Any]) -> str:
         lambda k, m: f"{margin(m):+.2f}" if best in m and len(m) > 1 else "-")
     noise = {k: seed_noise(t[k]["seeds"]) for k in RUNGS}
     row("one run's seed noise (sd, points; from the seed-0/seed-1 pairs)",
-        lambda k, m: f"{noise[k][0]:.2f} ({noise[k][1]} pairs)" if noise[k][1] >= 2 else "not measured (one seed)"
-        if len(RUNG_SEEDS[k]) < 2 else "-")
+        lambda k, m: f"{noise[k][0]:.2f} ({noise[k][1]} pairs)" if noise[k][1] >= 2 else "not measured (1 pair)"
+        if noise[k][1] == 1 else "not measured (one seed)" if len(RUNG_SEEDS[k]) < 2 else "-")
 
     row("sd across architectures of the seed means",
         lambda k, m: f"{np.std(list(m.values()), ddof=1):.2f}" if len(m) > 1 else "-")
