@@ -40,6 +40,47 @@ def test_every_decimal_number_in_the_readme_is_one_the_report_renders_or_states(
     assert sorted(n for n in numbers if not re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", text)) == []
 
 
+def test_the_ladder_words_in_the_readme_and_the_report_are_what_the_verdicts_say():
+    """The README's ladder finding and the report's written reading state verdicts in words; a new row can move
+    a verdict across the 5% line without changing a decimal the README quotes. Each stated verdict is checked
+    against the committed verdicts table (itself checked current above)."""
+    import re
+
+    text = (ROOT / "docs" / "report.md").read_text()
+    table = text.split("<!-- table: ladder-verdicts -->", 1)[1].split("<!-- /table -->", 1)[0].strip().splitlines()
+    rungs = [c.split(" (")[0] for c in table[0].strip("| ").split(" | ")[1:]]
+    verdict = {}  # (finding's start, rung) -> yes / no / cannot tell / None, the deciding verdict of each cell
+    for line in table[2:]:
+        label, *cells = line.strip("| ").split(" | ")
+        for k, cell in zip(rungs, cells):
+            m = re.match(r"\*\*(yes|no|cannot tell)\*\*", cell)
+            verdict[label, k] = m.group(1) if m else None
+
+    def at(start: str, k: str) -> str | None:
+        return next(v for (label, r), v in verdict.items() if label.startswith(start) and r == k)
+
+    readme = (ROOT / "README.md").read_text()
+    bullet = readme.split("* **The cheap truth carries", 1)[1].split("\n* ", 1)[0].split("\n## ", 1)[0]
+    reading = text.split("**The reading.**", 1)[1].split("\n\n", 1)[0]
+    words = " ".join((bullet + " " + reading).split())
+    claims = {  # a phrase of the README or the reading -> whether the verdicts bear it out
+        "R0's order predicts both better than chance": at("R0's order", "R1") == at("R0's order", "R2") == "yes",
+        "R0's ranking predicts longer and wider training better than chance":
+            at("R0's order", "R1") == at("R0's order", "R2") == "yes",
+        "The architectures differ far less": at("architectures differ less", "R1") == at("architectures differ less", "R2") == "yes",
+        "one-shot score ranks the subset at every rung": all(at("search-cpu-seed0: one-shot", k) == "yes" for k in rungs),
+        "one-shot score ranks the subset better than chance at every rung":
+            all(at("search-cpu-seed0: one-shot", k) == "yes" for k in rungs),
+        "alpha is unsteady, its verdict changing from rung to rung":
+            len({at("search-cpu-seed0: alpha", k) for k in rungs}) > 1,
+        "`all`'s lead at R0 and R1 was never beyond the noise": at("`all` beats", "R0") == at("`all` beats", "R1") == "cannot tell",
+        "only R1 tells it from the noise": [at("`none` ranks below", k) for k in rungs] == ["cannot tell", "yes", "cannot tell"],
+    }
+    stated = [c for c in claims if c in words]
+    assert len(stated) >= 6, stated  # the words this test guards are still there (reword the test with them)
+    assert [c for c in stated if not claims[c]] == []
+
+
 def test_a_changed_record_makes_its_table_stale_and_update_renders_it(tmp_path):
     results = tmp_path / "results"
     for name in report.SIGNATURE_RUNS:
