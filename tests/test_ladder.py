@@ -94,6 +94,14 @@ def test_the_standing_table_ranks_the_baselines_and_measures_alls_margin():
     rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in
             ladder.standing({"truths": truths, "role": role, "n_resamples": 200}).splitlines()[2:]}
     assert rows["one run's seed noise (sd, points; from the seed-0/seed-1 pairs)"][2] == "not measured (1 pair) |"
+    # two pairs and a one-seed mean: noise sqrt(mean(2^2, 2^2) / 2) = sqrt(2); the means 85, 84, 88 (variance
+    # 13/3) lose the noise's share at each one's own seed count, 2 x mean(1/2, 1/2, 1) = 4/3: sqrt(3)
+    truths["R2"] = {"mean": {"n": 85.0, "r": 84.0, "all": 88.0},
+                    "seeds": {0: {"n": 84.0, "r": 85.0, "all": 88.0}, 1: {"n": 86.0, "r": 83.0}}}
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in
+            ladder.standing({"truths": truths, "role": role, "n_resamples": 200}).splitlines()[2:]}
+    assert rows["one run's seed noise (sd, points; from the seed-0/seed-1 pairs)"][2] == f"{math.sqrt(2):.2f} (2 pairs) |"
+    assert rows["the same without the seed noise's share"][2] == f"{math.sqrt(3):.2f} |"
     # R1's 4 spread (sd 1.31) against R0's on the same 4 (sd 2.75)
     ratio = np.std([80, 83, 82, 82.5], ddof=1) / np.std([70, 69, 75, 74], ddof=1)
     assert rows["sd across architectures / R0's on the same ones [95% CI]"][1].startswith(f"{ratio:.2f} [")
