@@ -104,7 +104,7 @@ MUTATIONS = (
              "overrides, only, save_masks=False)", "overrides, only, save_masks=True)",
              ("tests/test_groundtruth.py::test_a_plan_lists_what_the_record_lacks_and_where_a_stopped_run_resumes_and_writes_nothing",)),
     Mutation("the spread without noise counts every mean as two seeds", "vggdarts/ladder.py",
-             "between_sd(m, noise[k][0], seed_counts(t[k]))", "between_sd(m, noise[k][0], len(t[k][\"seeds\"]))",
+             "seed_noise(truth[\"seeds\"])[0], seed_counts(truth))", "seed_noise(truth[\"seeds\"])[0], len(truth[\"seeds\"]))",
              ("tests/test_ladder.py",)),
     Mutation("--only is dropped beside --ladder", "vggdarts/cli.py",
              "if asked is None or chosen is None:", "if True:",
@@ -133,8 +133,8 @@ MUTATIONS = (
     Mutation("the spread answer says yes when one rung says it", "vggdarts/ladder_verdicts.py",
              'if got[YES] and not got[NO] and not got[OPEN]:\n        verdict = (f"Yes', 'if got[YES]:\n        verdict = (f"Yes',
              ("tests/test_ladder.py::test_the_two_questions_are_answered_from_the_verdicts_with_the_numbers_worked_out_by_hand",)),
-    Mutation("the spread answer keeps the seed noise's share", "vggdarts/ladder_verdicts.py",
-             "between_sd(t[k][\"mean\"], sd, seed_counts(t[k]))", "between_sd(t[k][\"mean\"], 0.0, seed_counts(t[k]))",
+    Mutation("the spread answer keeps the seed noise's share", "vggdarts/ladder.py",
+             "between_sd(truth[\"mean\"], seed_noise(truth[\"seeds\"])[0], seed_counts(truth))", "between_sd(truth[\"mean\"], 0.0, seed_counts(truth))",
              ("tests/test_ladder.py::test_the_two_questions_are_answered_from_the_verdicts_with_the_numbers_worked_out_by_hand",)),
 )
 

@@ -181,7 +181,13 @@ def spread_ratio(base: dict[str, float], other: dict[str, float], n_resamples: i
         warnings.simplefilter("ignore", stats.DegenerateDataWarning)
         ci = stats.bootstrap((x, y), ratio, paired=True, vectorized=True, n_resamples=n_resamples,
                              method="percentile", random_state=np.random.default_rng(seed)).confidence_interval
-    return Interval(float(ratio(x, y)), float(ci.low), float(ci.high))
+    return Interval(sd_ratio(base, other), float(ci.low), float(ci.high))
+
+
+def sd_ratio(base: dict[str, float], other: dict[str, float]) -> float:
+    """sd(other) / sd(base) across the architectures both have (the estimate :func:`spread_ratio` bootstraps)."""
+    shared = [a for a in base if a in other]
+    return float(np.std([other[a] for a in shared], ddof=1) / np.std([base[a] for a in shared], ddof=1))
 
 
 def seed_counts(truth: dict) -> dict[str, int]:
@@ -205,6 +211,12 @@ def mean_gain(truths: dict[str, dict], k: str) -> float:
     m, r0 = truths[k]["mean"], truths["R0"]["mean"]
     shared = [a for a in m if a in r0]
     return float(np.mean([m[a] - r0[a] for a in shared])) if shared else math.nan
+
+
+def true_spread(truth: dict) -> float:
+    """A rung's spread across architectures without its seed noise's share (:func:`between_sd` with the rung's
+    measured noise and each mean's seed count); NaN while the noise is unmeasured."""
+    return between_sd(truth["mean"], seed_noise(truth["seeds"])[0], seed_counts(truth))
 
 
 def rank_in(values: dict[str, float], a: str) -> int:
@@ -243,7 +255,7 @@ def standing(rep: dict[str, Any]) -> str:
     row("sd across architectures of the seed means",
         lambda k, m: f"{np.std(list(m.values()), ddof=1):.2f}" if len(m) > 1 else "-")
     row("the same without the seed noise's share",
-        lambda k, m: f"{b:.2f}" if np.isfinite(b := between_sd(m, noise[k][0], seed_counts(t[k]))) else "-")
+        lambda k, m: f"{b:.2f}" if np.isfinite(b := true_spread(t[k])) else "-")
 
     def ratio(k, m):
         if k == "R0":

@@ -36,8 +36,8 @@ from typing import Any, Callable
 import numpy as np
 from scipy import stats
 
-from .ladder import (RUNGS, SUBSET_FILE, between_sd, markdown, mean_gain, rank_in, report, rung_name, seed_counts,
-                     seed_noise, spread_ratio)
+from .ladder import (RUNGS, SUBSET_FILE, markdown, mean_gain, rank_in, report, rung_name, sd_ratio, seed_counts,
+                     seed_noise, spread_ratio, true_spread)
 
 ALPHA = 0.05
 YES, NO, OPEN = "**yes**", "**no**", "**cannot tell**"
@@ -283,20 +283,12 @@ def _spread_answer(rep: dict[str, Any], cells: dict[str, dict[str, Cell]], highe
     t = rep["truths"]
     r0 = t["R0"]["mean"]
 
-    def ratio(k: str) -> float:
-        shared = [a for a in t[k]["mean"] if a in r0]
-        return float(np.std([t[k]["mean"][a] for a in shared], ddof=1) / np.std([r0[a] for a in shared], ddof=1))
-
-    def true_sd(k: str) -> float:  # the spread without the seed noise's share (NaN while the noise is unmeasured)
-        sd, pairs = seed_noise(t[k]["seeds"])
-        return between_sd(t[k]["mean"], sd, seed_counts(t[k])) if pairs >= 2 else math.nan
-
     gains = " and ".join(f"{mean_gain(t, k):+.2f}{' points' if i == 0 else ''} at {k}" for i, k in enumerate(higher))
-    ratios = "; ".join(f"{k}: {ratio(k):.2f} ({plain(cells[SPREAD][k].verdict)})" for k in higher
+    ratios = "; ".join(f"{k}: {sd_ratio(r0, t[k]['mean']):.2f} ({plain(cells[SPREAD][k].verdict)})" for k in higher
                        if cells[SPREAD][k].verdict is not None)
     whole = [k for k in higher if set(t[k]["mean"]) == set(r0)]
-    clean = [f"{k}: {true_sd(k) / true_sd('R0'):.2f}" if np.isfinite(true_sd(k)) else f"{k}: its noise is not measured"
-             for k in whole if true_sd("R0") > 0]
+    clean = [f"{k}: {true_spread(t[k]) / true_spread(t['R0']):.2f}" if np.isfinite(true_spread(t[k]))
+             else f"{k}: its noise is not measured" for k in whole if true_spread(t["R0"]) > 0]
     got = _by_verdict(cells, SPREAD, higher)
     if got[YES] and not got[NO] and not got[OPEN]:
         verdict = (f"Yes: shortcut placement matters less at {' and '.join(got[YES])} than after R0's "
