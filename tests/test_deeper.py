@@ -74,8 +74,29 @@ def test_the_deeper_networks_tables_render_from_the_vgg16_records(vgg16):
 
 
 def test_the_deeper_networks_tables_say_how_to_make_missing_records(tmp_path):
-    text = report.deeper_search_table(tmp_path) + report.deeper_compare_table(tmp_path)
-    assert text.count("Not yet recorded") == 2 and "make run PRESET=vgg16-cpu" in text
+    text = report.deeper_search_table(tmp_path) + report.deeper_compare_table(tmp_path) + report.deeper_reading(tmp_path)
+    assert text.count("Not yet recorded") == 3 and "make run PRESET=vgg16-cpu" in text
+
+
+def test_the_deeper_reading_says_what_the_vgg16_records_say(vgg16):
+    """The reading's numbers are depth.pick_summary's of the two searches, one table row per pick and baseline
+    with compare.against's verdict, every told pair named in the words, and picks that are one network named."""
+    results = vgg16["results"]
+    text = report.deeper_reading(results)
+    deep = depth.pick_summary(alpha_tables(results / report.DEEPER["search"])[1])
+    shallow = depth.pick_summary(alpha_tables(results / report.DEEPER["shallow"])[1])
+    assert f"{deep['shortest']} of its {deep['kept']} come from two blocks back" in text
+    assert f"(VGG11: {shallow['shortest']} of {shallow['kept']})" in text and f"span {deep['mean_length']:.2f} of" in text
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| ") and "against" not in line]
+    assert sorted((r[0][2:], r[1]) for r in rows) == sorted(
+        (p, b) for p in ("argmax", "threshold", "perturbation") for b in ("none", "all", "resnet"))
+    for r in rows:
+        if r[4].rstrip(" |") != "cannot tell":
+            assert f"`{r[0][2:]}` {r[4].rstrip(' |')} than `{r[1]}` ({r[3]})" in text
+    archs = results / report.DEEPER["compare"] / "archs"
+    masks = {m: json.loads((archs / f"{m}.json").read_text())["mask"] for m in METHODS}
+    same = [(a, b) for i, a in enumerate(METHODS) for b in METHODS[i + 1:] if masks[a] == masks[b]]
+    assert all(f"`{a}` and `{b}`" in text for a, b in same) and (("Same network" in text) == bool(same))
 
 
 def test_vgg16_records_beside_the_vgg11_ones_change_only_the_deeper_networks_tables(vgg16, tmp_path):
@@ -90,5 +111,5 @@ def test_vgg16_records_beside_the_vgg11_ones_change_only_the_deeper_networks_tab
         (both / entry.name).symlink_to(entry)
     for name in (report.DEEPER["search"], report.DEEPER["compare"]):
         (both / name).symlink_to(vgg16["results"] / name)
-    assert sorted(report.stale(ROOT / "docs" / "report.md", both)) == ["deeper-compare", "deeper-search"]
+    assert sorted(report.stale(ROOT / "docs" / "report.md", both)) == ["deeper-compare", "deeper-reading", "deeper-search"]
     assert groundtruth.architecture_set(results=both).keys() == groundtruth.architecture_set(results=ROOT / "results").keys()

@@ -306,3 +306,23 @@ def test_on_a_gpu_machine_jobs_per_gpu_lets_that_many_jobs_share_each_gpu(tmp_pa
         assert all(len(gpus) == 1 for _, gpus, _ in _FakeLocalExecutor.log)  # each job sees one GPU
     first = [gpus[0] for _, gpus, _ in _FakeLocalExecutor.log[:6]]
     assert first == [0, 1, 0, 1, 0, 1]  # the GPU with the fewest jobs first: spread, not stacked
+
+
+def test_threads_reach_jobs_run_inline_and_a_single_search_from_the_command_line(tmp_path):
+    """--threads must not be dropped when the jobs run here (inline) or when one search runs without --seeds:
+    a search asked for 1 thread beside another job would otherwise take every core."""
+    import json
+
+    from vggdarts.cli import main
+
+    job = _search_job(tmp_path, "inline", epochs=1)
+    job = Job(job.kind, job.preset, {k: v for k, v in job.overrides.items() if k != "threads"}, job.run_dir,
+              job.label)
+    [result] = run_jobs([job], Engine("inline", threads=1, progress=False), tmp_path)
+    assert result["status"] == "ok"
+    assert json.loads((tmp_path / "inline" / "config.json").read_text())["threads"] == 1
+    run_dir = tmp_path / "cli"
+    assert main(["search", "--preset", "smoke", "--threads", "1", "--run-dir", str(run_dir), "--set", "dataset=synthetic",
+                 "--set", "train_subset=256", "--set", "test_subset=64", "--set", "epochs=1",
+                 "--set", "progress=false"]) in (0, None)
+    assert json.loads((run_dir / "config.json").read_text())["threads"] == 1

@@ -126,3 +126,25 @@ def test_pairs_are_marked_approximate_where_the_runs_had_other_threads_or_cpus()
                for r, m in zip(same, ("", "", "AMD EPYC", "Intel Xeon"))]
     assert [r["pairs"] for r in compare.aggregate(vendors) if r["method"] == "all"] == [["differs", "same"]]
     assert "≈" not in compare.markdown_table(compare.aggregate(legacy))
+
+
+def test_every_pick_against_every_baseline_by_hand():
+    """Two seeds: t(0.975, 1) = 12.706.  argmax - none = 2.0, 2.5: mean 2.25, sem 0.25, [-0.93, +5.43], cannot
+    tell; threshold - none = 2.0, 2.02: mean 2.01, sem 0.01, [+1.883, +2.137], higher; threshold - all =
+    -1.0 (seed 0 only: all's seed 1 diverged), no interval; a diverged or missing run is not paired."""
+    def row(method, seed, acc, status="ok"):
+        return {"method": method, "seed": seed, "test_acc": acc, "status": status}
+
+    rows = [row("none", 0, 80.0), row("none", 1, 81.0), row("all", 0, 83.0), row("all", 1, math.nan, "diverged"),
+            row("argmax", 0, 82.0), row("argmax", 1, 83.5), row("threshold", 0, 82.0), row("threshold", 1, 83.02)]
+    got = {(p["pick"], p["baseline"]): p for p in compare.against(rows, ["argmax", "threshold"], ["none", "all"])}
+    a = got["argmax", "none"]
+    assert (a["n"], a["verdict"]) == (2, "cannot tell")
+    assert np.allclose([a["diff"].estimate, a["diff"].low, a["diff"].high], [2.25, 2.25 - 12.7062 * 0.25, 2.25 + 12.7062 * 0.25], atol=1e-3)
+    t = got["threshold", "none"]
+    assert (t["n"], t["verdict"]) == (2, "higher") and np.allclose([t["diff"].low, t["diff"].high], [1.8829, 2.1371], atol=1e-3)
+    one = got["threshold", "all"]
+    assert (one["n"], one["verdict"]) == (1, "cannot tell") and np.isclose(one["diff"].estimate, -1.0)
+    assert math.isnan(one["diff"].low)
+    flipped = compare.against([{**r, "test_acc": 160 - r["test_acc"]} for r in rows], ["threshold"], ["none"])
+    assert flipped[0]["verdict"] == "lower"

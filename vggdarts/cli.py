@@ -209,7 +209,8 @@ def _run(args) -> int:
         from .search import search
 
         overrides = parse_assignments(args.overrides)
-        if args.seeds is None:
+        if args.seeds is None:  # one search, here: --threads is its thread count (--set threads=N wins)
+            overrides = {"threads": args.threads, **overrides} if args.threads else overrides
             search(make_config("search", args.preset, overrides), args.run_dir)
         else:
             from .executors import run_jobs

@@ -247,6 +247,23 @@ def aggregate(rows: list[dict], reference: str = "none") -> list[dict]:
     return sorted(out, key=lambda r: -r["test_acc_mean"] if not math.isnan(r["test_acc_mean"]) else math.inf)
 
 
+def against(rows: list[dict], picks, baselines) -> list[dict]:
+    """Every pick against every baseline: the paired test-accuracy difference over the seeds both finished
+    (a stats.Interval, mean and 95% t interval, as :func:`aggregate`'s last column) and ``verdict``: "higher",
+    "lower" (the interval excludes 0) or "cannot tell"; a pick missing a run pairs fewer seeds."""
+    by_seed = {m: {r["seed"]: r["test_acc"] for r in rows if r["method"] == m and r["status"] == "ok"}
+               for m in (*picks, *baselines)}
+    out = []
+    for pick in picks:
+        for base in baselines:
+            seeds = sorted(set(by_seed[pick]) & set(by_seed[base]))
+            d = paired_difference([by_seed[pick][s] for s in seeds], [by_seed[base][s] for s in seeds])
+            told = len(seeds) > 1 and d.excludes_zero
+            out.append({"pick": pick, "baseline": base, "n": len(seeds), "diff": d,
+                        "verdict": ("higher" if d.estimate > 0 else "lower") if told else "cannot tell"})
+    return out
+
+
 def markdown_table(summary: list[dict]) -> str:
     """The comparison table; the last column is the paired difference to the reference (same seeds) with its
     95% interval, in bold where the interval excludes 0 (distinguishable from seed noise at this n)."""

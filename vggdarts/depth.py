@@ -106,3 +106,28 @@ def flow_markdown(deep, shallow, deep_name: str, shallow_name: str) -> str:
                 lines.append(f"| {src + 1} ({STAGE_PIXELS[src]}) | {dst + 1} ({STAGE_PIXELS[dst]}) | "
                              f"{cell(a[src, dst])} | {cell(b[src, dst])} |")
     return "\n".join(lines)
+
+
+def pick_summary(table) -> dict:
+    """How a table's argmax places its shortcuts, in numbers that carry across depths: blocks searched, blocks
+    that keep a shortcut, how many come from two blocks back (the shortest eq. (1) allows), the mean relative
+    length (i - j) / (n - 1) of those kept, and how decided the rows are: the mean over searched blocks of the
+    top weight times the block's candidate count (1 for a uniform row, the count for a one-hot one)."""
+    t = np.asarray(table, dtype=float)
+    lay = layout.of(t)
+    picks = argmax_sources(t)
+    kept = {i: j for i, j in picks.items() if j}
+    cands = lay.candidates
+    peaks = [t[i][:lay.n_sources][cands[i]].max() * cands[i].sum() for i in lay.searched_blocks]
+    return {"blocks": len(picks), "kept": len(kept), "shortest": sum(i - j == 2 for i, j in kept.items()),
+            "mean_length": float(np.mean([(i - j) / (lay.n_blocks - 1) for i, j in kept.items()])) if kept else None,
+            "peak": float(np.mean(peaks))}
+
+
+def length_order(rows: list[dict]) -> dict[str, int]:
+    """Over :func:`by_relative_depth`'s rows where both networks keep a shortcut: in how many blocks the deep
+    network's is shorter, longer or of equal relative length than the matched shallow block's."""
+    both = [r for r in rows if r["length"] is not None and r["other_length"] is not None]
+    return {"shorter": sum(r["length"] < r["other_length"] for r in both),
+            "longer": sum(r["length"] > r["other_length"] for r in both),
+            "equal": sum(r["length"] == r["other_length"] for r in both), "of": len(both)}

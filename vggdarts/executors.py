@@ -114,8 +114,8 @@ def run_jobs(jobs: list[Job], engine: Engine | None = None, folder: str | os.Pat
     called as each job ends, so a long sweep can record what finished before it is cut off."""
     engine = engine or Engine()
     done = on_result or (lambda n, result: None)
-    if engine.executor == "inline":
-        return run_inline(jobs, done)
+    if engine.executor == "inline":  # here, one after another: all cores unless --threads says otherwise
+        return run_inline(with_threads(jobs, engine) if engine.threads else jobs, done)
     jobs = with_threads(jobs, engine) if engine.executor == "local" else jobs
     logs = Path(folder) / "_submitit"
     run = _run_local if engine.executor == "local" else _run_slurm

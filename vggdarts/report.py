@@ -8,6 +8,7 @@ each one in place and :func:`stale` names those whose committed text differs fro
 """
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -289,6 +290,59 @@ def deeper_search_table(results: Path) -> str:
                          depth.flow_markdown(deep, shallow, *names)]) + "\n"
 
 
+DEEPER_PICKS, DEEPER_BASELINES = ("argmax", "threshold", "perturbation"), ("none", "all", "resnet")
+
+
+def deeper_reading(results: Path) -> str:
+    """The "Deeper networks" reading in words, from the records: where the deeper search's argmax puts its
+    shortcuts against VGG11's (depth.pick_summary, depth.length_order), then every pick against every baseline
+    with the paired statistics of the comparison table (compare.against), and which picks are one network."""
+    from . import compare, depth, derive
+
+    deep_run, shallow_run, sweep = (results / DEEPER[k] for k in ("search", "shallow", "compare"))
+    if not (deep_run / "alpha.npz").exists():
+        return _not_yet(f"`{deep_run.name}`")
+    deep, shallow = alpha_tables(deep_run)[1], alpha_tables(shallow_run)[1]
+    net = read_json(deep_run, "config.json")["net"].upper()
+    d, s = depth.pick_summary(deep), depth.pick_summary(shallow)
+    order = depth.length_order(depth.by_relative_depth(deep, shallow))
+    kept = lambda p: (f"one shortcut into each of its {p['blocks']} searched blocks" if p["kept"] == p["blocks"]  # noqa: E731
+                      else f"a shortcut into {p['kept']} of its {p['blocks']} searched blocks")
+    where = (f"**Where.** {net}'s argmax keeps {kept(d)} (VGG11's: {kept(s)}). {d['shortest']} of its "
+             f"{d['kept']} come from two blocks back, the shortest eq. (1) allows (VGG11: {s['shortest']} of "
+             f"{s['kept']}). They span {d['mean_length']:.2f} of the network's depth on average (VGG11: "
+             f"{s['mean_length']:.2f}); against the VGG11 block nearest in relative depth, {net}'s shortcut is "
+             f"relatively shorter in {order['shorter']} of {order['of']} blocks, longer in {order['longer']}"
+             + (f" and as long in {order['equal']}" if order["equal"] else "") + ". Its rows are "
+             f"{'less' if d['peak'] < s['peak'] else 'more'} decided: the top weight of a block is "
+             f"{d['peak']:.2f} times a uniform row's on average (VGG11: {s['peak']:.2f}; a row sure of one source "
+             "would score its candidate count).")
+    if not (sweep / "comparison.csv").exists():
+        return where + "\n\n" + _not_yet(f"`{sweep.name}`")
+    rows = compare.collect_many({"": sweep})
+    methods = {r["method"] for r in rows if r["status"] == "ok"}
+    picks = [m for m in DEEPER_PICKS if m in methods]
+    pairs = compare.against(rows, picks, [b for b in DEEPER_BASELINES if b in methods])
+    table = ["| pick | against | seeds paired | Δ test, paired [95% CI] | verdict |", "|---|---|---|---|---|"]
+    table += [f"| {p['pick']} | {p['baseline']} | {p['n']} | {p['diff']} | {p['verdict']} |" for p in pairs]
+    told = [p for p in pairs if p["verdict"] != "cannot tell"]
+    n = min((p["n"] for p in pairs), default=0)
+    masks = {m: derive.load_mask(sweep / "archs" / f"{m}.json")[0] for m in picks + list(DEEPER_BASELINES)
+             if (sweep / "archs" / f"{m}.json").exists()}
+    same = [f"`{a}` and `{b}`" for a, b in itertools.combinations(masks, 2) if np.array_equal(masks[a], masks[b])]
+    words = (f"**Picks against baselines** ({len(pairs)} pairs, at most {max((p['n'] for p in pairs), default=0)} "
+             f"seeds each; each interval at 95%, not corrected for the {len(pairs)} comparisons, as in the "
+             "comparison table). " + (f"Told from seed noise: " + "; ".join(
+                 f"`{p['pick']}` {p['verdict']} than `{p['baseline']}` ({p['diff']})" for p in told) + ". "
+                 if told else "No pick can be told from any baseline. ")
+             + (f"{'The rest' if told else 'These'} cannot be told from seed noise, which is not evidence that "
+                "they are equal. " if len(told) < len(pairs) else "")
+             + (f"With {n} seeds the t interval has {n - 1} degree{'s' if n != 2 else ''} of freedom, so only a "
+                "difference that every seed repeats closely is told. " if n >= 2 else "")
+             + (f"Same network: {', '.join(same)}." if same else ""))
+    return where + "\n\n" + "\n".join(table) + "\n\n" + words.strip() + "\n"
+
+
 DEEPER_RETRAIN_BASE = "compare-cpu-sigmoid/argmax/seed0"  # a VGG11 cpu retrain recorded at 1 thread
 
 
@@ -429,7 +483,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "ground-truth": ground_truth_table, "ground-truth-rules": _gt_table("rules_markdown"),
     "ground-truth-paired": _gt_table("paired_markdown"), "ground-truth-picks": _gt_table("picks_markdown"),
     "ladder": ladder_table, "ladder-answers": ladder_answers, "ladder-verdicts": ladder_verdicts_table, "ladder-reading": ladder_reading,
-    "deeper-search": deeper_search_table, "deeper-compare": deeper_compare_table,
+    "deeper-search": deeper_search_table, "deeper-compare": deeper_compare_table, "deeper-reading": deeper_reading,
     "deeper-cost": deeper_cost_table, "fidelity": fidelity_table, "below-none": below_none_table, "unstated-settings": signature_table,
     "bench-search": bench_table, "cpu-modes": cpu_modes_table, "executors": executors_table, **scale.TABLES}
 
