@@ -136,6 +136,16 @@ MUTATIONS = (
     Mutation("the spread answer keeps the seed noise's share", "vggdarts/ladder.py",
              "between_sd(truth[\"mean\"], seed_noise(truth[\"seeds\"])[0], seed_counts(truth))", "between_sd(truth[\"mean\"], 0.0, seed_counts(truth))",
              ("tests/test_ladder.py::test_the_two_questions_are_answered_from_the_verdicts_with_the_numbers_worked_out_by_hand",)),
+    Mutation("a pick against a baseline pairs diverged runs too", "vggdarts/compare.py",
+             'by_seed = {m: {r["seed"]: r["test_acc"] for r in rows if r["method"] == m and r["status"] == "ok"}',
+             'by_seed = {m: {r["seed"]: r["test_acc"] for r in rows if r["method"] == m}',
+             ("tests/test_retrain.py::test_every_pick_against_every_baseline_by_hand",)),
+    Mutation("a pick is told from a baseline by its estimate alone", "vggdarts/compare.py",
+             'told = len(seeds) > 1 and d.excludes_zero', 'told = len(seeds) > 1 and abs(d.estimate) > 0',
+             ("tests/test_retrain.py::test_every_pick_against_every_baseline_by_hand",)),
+    Mutation("the deeper reading's shortest shortcuts count i - 1", "vggdarts/depth.py",
+             '"shortest": sum(i - j == 2 for i, j in kept.items())', '"shortest": sum(i - j <= 3 for i, j in kept.items())',
+             ("tests/test_depth.py::test_pick_summary_and_length_order_by_hand",)),
 )
 
 

@@ -40,16 +40,16 @@ def test_stage_flow_reads_a_relaxed_table_and_leaves_its_none_column_out():
 
 
 def test_pick_summary_and_length_order_by_hand():
-    """VGG11, uniform rows except block 4 (0.2, 0.8) and block 5 (0.5, 0.25, 0.25): argmax keeps 3<-1, 4<-2,
-    5<-1 and, where a row ties, its first source: 6<-1, 7<-1, 8<-1.  Two come from two blocks back (3<-1, 4<-2);
-    lengths 2, 2, 4, 5, 6, 7 over n - 1 = 7; peaks (top weight x candidates) 1, 1.6, 1.5, 1, 1, 1."""
+    """VGG11, uniform rows except block 4 (0.2, 0.8) and block 5 (0.25, 0.5, 0.25): argmax keeps 3<-1, 4<-2,
+    5<-2 and, where a row ties, its first source: 6<-1, 7<-1, 8<-1.  Two come from two blocks back (3<-1, 4<-2);
+    lengths 2, 2, 3, 5, 6, 7 over n - 1 = 7; peaks (top weight x candidates) 1, 1.6, 1.5, 1, 1, 1."""
     lay = layout.get("vgg11")
     t = np.where(lay.candidates, 1.0, 0.0)
     t = t / np.maximum(t.sum(1, keepdims=True), 1)
-    t[3, :2], t[4, :3] = (0.2, 0.8), (0.5, 0.25, 0.25)
+    t[3, :2], t[4, :3] = (0.2, 0.8), (0.25, 0.5, 0.25)
     s = depth.pick_summary(t)
     assert (s["blocks"], s["kept"], s["shortest"]) == (6, 6, 2)
-    assert np.isclose(s["mean_length"], 26 / 42) and np.isclose(s["peak"], 7.1 / 6)
+    assert np.isclose(s["mean_length"], 25 / 42) and np.isclose(s["peak"], 7.1 / 6)
     rows = [{"length": 0.2, "other_length": 0.3}, {"length": 0.5, "other_length": 0.3},
             {"length": None, "other_length": 0.3}, {"length": 0.3, "other_length": 0.3}, {"length": 0.1, "other_length": None}]
     assert depth.length_order(rows) == {"shorter": 1, "longer": 1, "equal": 1, "of": 3}

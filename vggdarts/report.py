@@ -295,30 +295,47 @@ DEEPER_PICKS, DEEPER_BASELINES = ("argmax", "threshold", "perturbation"), ("none
 
 def deeper_reading(results: Path) -> str:
     """The "Deeper networks" reading in words, from the records: where the deeper search's argmax puts its
-    shortcuts against VGG11's (depth.pick_summary, depth.length_order), then every pick against every baseline
-    with the paired statistics of the comparison table (compare.against), and which picks are one network."""
-    from . import compare, depth, derive
-
-    deep_run, shallow_run, sweep = (results / DEEPER[k] for k in ("search", "shallow", "compare"))
+    shortcuts against VGG11's, then every pick against every baseline with the comparison's paired statistics."""
+    deep_run, sweep = results / DEEPER["search"], results / DEEPER["compare"]
     if not (deep_run / "alpha.npz").exists():
         return _not_yet(f"`{deep_run.name}`")
+    where = _deeper_where(deep_run, results / DEEPER["shallow"])
+    if not (sweep / "comparison.csv").exists():
+        return where + "\n\n" + _not_yet(f"`{sweep.name}`")
+    return where + "\n\n" + _deeper_against(sweep)
+
+
+def _deeper_where(deep_run: Path, shallow_run: Path) -> str:
+    """depth.pick_summary of both searches' argmax and depth.length_order of their blocks matched by depth."""
+    from . import depth
+
     deep, shallow = alpha_tables(deep_run)[1], alpha_tables(shallow_run)[1]
     net = read_json(deep_run, "config.json")["net"].upper()
     d, s = depth.pick_summary(deep), depth.pick_summary(shallow)
     order = depth.length_order(depth.by_relative_depth(deep, shallow))
-    kept = lambda p: (f"one shortcut into each of its {p['blocks']} searched blocks" if p["kept"] == p["blocks"]  # noqa: E731
-                      else f"a shortcut into {p['kept']} of its {p['blocks']} searched blocks")
-    where = (f"**Where.** {net}'s argmax keeps {kept(d)} (VGG11's: {kept(s)}). {d['shortest']} of its "
-             f"{d['kept']} come from two blocks back, the shortest eq. (1) allows (VGG11: {s['shortest']} of "
-             f"{s['kept']}). They span {d['mean_length']:.2f} of the network's depth on average (VGG11: "
-             f"{s['mean_length']:.2f}); against the VGG11 block nearest in relative depth, {net}'s shortcut is "
-             f"relatively shorter in {order['shorter']} of {order['of']} blocks, longer in {order['longer']}"
-             + (f" and as long in {order['equal']}" if order["equal"] else "") + ". Its rows are "
-             f"{'less' if d['peak'] < s['peak'] else 'more'} decided: the top weight of a block is "
-             f"{d['peak']:.2f} times a uniform row's on average (VGG11: {s['peak']:.2f}; a row sure of one source "
-             "would score its candidate count).")
-    if not (sweep / "comparison.csv").exists():
-        return where + "\n\n" + _not_yet(f"`{sweep.name}`")
+
+    def kept(p):
+        return (f"one shortcut into each of its {p['blocks']} searched blocks" if p["kept"] == p["blocks"]
+                else f"a shortcut into {p['kept']} of its {p['blocks']} searched blocks")
+
+    def length(p):
+        return "no shortcut kept" if p["mean_length"] is None else f"{p['mean_length']:.2f}"
+
+    return (f"**Where.** {net}'s argmax keeps {kept(d)} (VGG11's: {kept(s)}). {d['shortest']} of its "
+            f"{d['kept']} come from two blocks back, the shortest eq. (1) allows (VGG11: {s['shortest']} of "
+            f"{s['kept']}). They span {length(d)} of the network's depth on average (VGG11: {length(s)}); "
+            f"against the VGG11 block nearest in relative depth, {net}'s shortcut is relatively shorter in "
+            f"{order['shorter']} of {order['of']} blocks, longer in {order['longer']}"
+            + (f" and as long in {order['equal']}" if order["equal"] else "") + ". Its rows are "
+            f"{'less' if d['peak'] < s['peak'] else 'more'} decided: the top weight of a block is "
+            f"{d['peak']:.2f} times a uniform row's on average (VGG11: {s['peak']:.2f}; a row sure of one source "
+            "would score its candidate count).")
+
+
+def _deeper_against(sweep: Path) -> str:
+    """compare.against of every recorded pick and baseline as a table and in words, and which are one network."""
+    from . import compare, derive
+
     rows = compare.collect_many({"": sweep})
     methods = {r["method"] for r in rows if r["status"] == "ok"}
     picks = [m for m in DEEPER_PICKS if m in methods]
@@ -330,17 +347,21 @@ def deeper_reading(results: Path) -> str:
     masks = {m: derive.load_mask(sweep / "archs" / f"{m}.json")[0] for m in picks + list(DEEPER_BASELINES)
              if (sweep / "archs" / f"{m}.json").exists()}
     same = [f"`{a}` and `{b}`" for a, b in itertools.combinations(masks, 2) if np.array_equal(masks[a], masks[b])]
-    words = (f"**Picks against baselines** ({len(pairs)} pairs, at most {max((p['n'] for p in pairs), default=0)} "
+    words = [f"**Picks against baselines** ({len(pairs)} pairs, at most {max((p['n'] for p in pairs), default=0)} "
              f"seeds each; each interval at 95%, not corrected for the {len(pairs)} comparisons, as in the "
-             "comparison table). " + (f"Told from seed noise: " + "; ".join(
-                 f"`{p['pick']}` {p['verdict']} than `{p['baseline']}` ({p['diff']})" for p in told) + ". "
-                 if told else "No pick can be told from any baseline. ")
-             + (f"{'The rest' if told else 'These'} cannot be told from seed noise, which is not evidence that "
-                "they are equal. " if len(told) < len(pairs) else "")
-             + (f"With {n} seeds the t interval has {n - 1} degree{'s' if n != 2 else ''} of freedom, so only a "
-                "difference that every seed repeats closely is told. " if n >= 2 else "")
-             + (f"Same network: {', '.join(same)}." if same else ""))
-    return where + "\n\n" + "\n".join(table) + "\n\n" + words.strip() + "\n"
+             "comparison table)."]
+    words.append("Told from seed noise: " + "; ".join(
+        f"`{p['pick']}` {p['verdict']} than `{p['baseline']}` ({p['diff']})" for p in told) + "." if told
+        else "No pick can be told from any baseline.")
+    if len(told) < len(pairs):
+        words.append(f"{'The rest' if told else 'These'} cannot be told from seed noise, which is not evidence "
+                     "that they are equal.")
+    if n >= 2:
+        words.append(f"With {n} seeds the t interval has {n - 1} degree{'s' if n != 2 else ''} of freedom, so only "
+                     "a difference that every seed repeats closely is told.")
+    if same:
+        words.append(f"Same network: {', '.join(same)}.")
+    return "\n".join(table) + "\n\n" + " ".join(words) + "\n"
 
 
 DEEPER_RETRAIN_BASE = "compare-cpu-sigmoid/argmax/seed0"  # a VGG11 cpu retrain recorded at 1 thread
