@@ -38,6 +38,24 @@ def test_every_decimal_number_in_the_readme_is_one_the_report_renders_or_states(
     numbers = set(re.findall(r"[+-]?\d+\.\d+%?", findings))
     assert len(numbers) >= 5  # the section quotes numbers; an empty match would prove nothing
     assert sorted(n for n in numbers if not re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", text)) == []
+    # and within the sections the finding links to: a stale number can survive elsewhere in a long report
+    for bullet in findings.split("\n* ")[1:]:
+        anchors = re.findall(r"\]\(docs/report\.md#([^)\s]+)\)", bullet)
+        assert anchors, f"a finding that links to no section of the report: {bullet[:60]}"
+        where = "".join(_section(text, a) for a in anchors)
+        quoted = set(re.findall(r"[+-]?\d+\.\d+%?", bullet))
+        assert sorted(n for n in quoted if not re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", where)) == [], bullet[:60]
+
+
+def _section(text: str, anchor: str) -> str:
+    """The report's section under the heading whose anchor is ``anchor``, up to the next heading of its level
+    or above."""
+    import re
+
+    heads = [(m.start(), len(m.group(1)), _slug(m.group(2))) for m in re.finditer(r"(?m)^(#+) (.+)$", text)]
+    start, level = next((pos, lvl) for pos, lvl, slug in heads if slug == anchor)
+    end = next((pos for pos, lvl, _ in heads if pos > start and lvl <= level), len(text))
+    return text[start:end]
 
 
 def test_the_ladder_words_in_the_readme_and_the_report_are_what_the_verdicts_say():
