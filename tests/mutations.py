@@ -143,9 +143,12 @@ MUTATIONS = (
     Mutation("a pick is told from a baseline by its estimate alone", "vggdarts/compare.py",
              'told = len(seeds) > 1 and d.excludes_zero', 'told = len(seeds) > 1 and abs(d.estimate) > 0',
              ("tests/test_retrain.py::test_every_pick_against_every_baseline_by_hand",)),
-    Mutation("the deeper reading's shortest shortcuts count i - 1", "vggdarts/depth.py",
-             '"shortest": sum(i - j == 2 for i, j in kept.items())', '"shortest": sum(i - j <= 3 for i, j in kept.items())',
-             ("tests/test_depth.py::test_pick_summary_and_length_order_by_hand",)),
+    Mutation("the deeper reading counts block 3's forced x_1 as a nearest pick", "vggdarts/depth.py",
+             '"shortest": sum(kept.get(i + 1) == i - 1 for i in choice)', '"shortest": sum(i - j == 2 for i, j in kept.items())',
+             ("tests/test_depth.py::test_pick_summary_by_hand",)),
+    Mutation("the deeper reading's decidedness counts block 3's forced pick", "vggdarts/depth.py",
+             "choice = [i for i in lay.searched_blocks if counts[i] > 1]", "choice = list(lay.searched_blocks)",
+             ("tests/test_depth.py::test_pick_summary_by_hand",)),
 )
 
 

@@ -85,14 +85,15 @@ def test_the_deeper_reading_says_what_the_vgg16_records_say(vgg16):
     text = report.deeper_reading(results)
     deep = depth.pick_summary(alpha_tables(results / report.DEEPER["search"])[1])
     shallow = depth.pick_summary(alpha_tables(results / report.DEEPER["shallow"])[1])
-    assert f"{deep['shortest']} of its {deep['kept']} come from two blocks back" in text
-    assert f"(VGG11: {shallow['shortest']} of {shallow['kept']})" in text and f"span {deep['mean_length']:.2f} of" in text
+    assert f"Of the 10 blocks with a choice of source, {deep['shortest']} take x_(i-2)" in text
+    assert f"(VGG11: {shallow['shortest']} of 5)" in text and f"span {deep['span']:.1f} blocks, {deep['relative_span']:.2f} of" in text
+    assert f"average {deep['decided']:.2f} (VGG11: {shallow['decided']:.2f})" in text
     rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| ") and "against" not in line]
     assert sorted((r[0][2:], r[1]) for r in rows) == sorted(
         (p, b) for p in ("argmax", "threshold", "perturbation") for b in ("none", "all", "resnet"))
     for r in rows:
         if r[4].rstrip(" |") != "cannot tell":
-            assert f"`{r[0][2:]}` {r[4].rstrip(' |')} than `{r[1]}` ({r[3]})" in text
+            assert "no interval" not in r[3] and f"`{r[0][2:]}` {r[4].rstrip(' |')} than `{r[1]}` ({r[3]})" in text
     archs = results / report.DEEPER["compare"] / "archs"
     masks = {m: json.loads((archs / f"{m}.json").read_text())["mask"] for m in METHODS}
     same = [(a, b) for i, a in enumerate(METHODS) for b in METHODS[i + 1:] if masks[a] == masks[b]]

@@ -39,17 +39,18 @@ def test_stage_flow_reads_a_relaxed_table_and_leaves_its_none_column_out():
     assert outputs == [1, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6] and sums == [1, 1, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5]
 
 
-def test_pick_summary_and_length_order_by_hand():
+def test_pick_summary_by_hand():
     """VGG11, uniform rows except block 4 (0.2, 0.8) and block 5 (0.25, 0.5, 0.25): argmax keeps 3<-1, 4<-2,
-    5<-2 and, where a row ties, its first source: 6<-1, 7<-1, 8<-1.  Two come from two blocks back (3<-1, 4<-2);
-    lengths 2, 2, 3, 5, 6, 7 over n - 1 = 7; peaks (top weight x candidates) 1, 1.6, 1.5, 1, 1, 1."""
+    5<-2 and, where a row ties, its first source: 6<-1, 7<-1, 8<-1.  Blocks 4..8 have a choice; of them only
+    4<-2 takes x_{i-2} (block 3's x_1 is forced).  Spans 2, 2, 3, 5, 6, 7: mean 25/6 blocks, 25/42 of the depth.
+    Decided, (c w_max - 1) / (c - 1) for blocks 4..8: 0.6, 0.25, 0, 0, 0."""
     lay = layout.get("vgg11")
     t = np.where(lay.candidates, 1.0, 0.0)
     t = t / np.maximum(t.sum(1, keepdims=True), 1)
     t[3, :2], t[4, :3] = (0.2, 0.8), (0.25, 0.5, 0.25)
     s = depth.pick_summary(t)
-    assert (s["blocks"], s["kept"], s["shortest"]) == (6, 6, 2)
-    assert np.isclose(s["mean_length"], 25 / 42) and np.isclose(s["peak"], 7.1 / 6)
-    rows = [{"length": 0.2, "other_length": 0.3}, {"length": 0.5, "other_length": 0.3},
-            {"length": None, "other_length": 0.3}, {"length": 0.3, "other_length": 0.3}, {"length": 0.1, "other_length": None}]
-    assert depth.length_order(rows) == {"shorter": 1, "longer": 1, "equal": 1, "of": 3}
+    assert (s["blocks"], s["kept"], s["choice"], s["shortest"]) == (6, 6, 5, 1)
+    assert np.isclose(s["span"], 25 / 6) and np.isclose(s["relative_span"], 25 / 42)
+    assert np.isclose(s["decided"], 0.85 / 5)
+    one_hot = depth.pick_summary(derive.resnet().astype(float))  # VGG11's resnet: x_{i-2} into blocks 3..8, one-hot
+    assert (one_hot["shortest"], one_hot["span"], one_hot["decided"]) == (5, 2.0, 1.0)

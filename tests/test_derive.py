@@ -180,3 +180,5 @@ def test_statistics_agree_with_scipy_on_fixed_data():
     t = sps.ttest_rel([80.0, 81.0, 79.5], [78.0, 78.5, 78.0]).confidence_interval(0.95)
     assert d.estimate == pytest.approx(2.0) and (d.low, d.high) == pytest.approx((t.low, t.high))
     assert d.excludes_zero and not stats.paired_difference([1.0, -1.0, 0.5], [0.0, 0.0, 0.0]).excludes_zero
+    same = stats.paired_difference([83.02, 82.0], [81.0, 79.98])  # +2.02 twice (up to float rounding): no spread
+    assert same.estimate == pytest.approx(2.02) and np.isnan([same.low, same.high]).all() and not same.excludes_zero

@@ -109,25 +109,23 @@ def flow_markdown(deep, shallow, deep_name: str, shallow_name: str) -> str:
 
 
 def pick_summary(table) -> dict:
-    """How a table's argmax places its shortcuts, in numbers that carry across depths: blocks searched, blocks
-    that keep a shortcut, how many come from two blocks back (the shortest eq. (1) allows), the mean relative
-    length (i - j) / (n - 1) of those kept, and how decided the rows are: the mean over searched blocks of the
-    top weight times the block's candidate count (1 for a uniform row, the count for a one-hot one)."""
+    """How a table's argmax places its shortcuts, in numbers that carry across depths.  ``blocks``: blocks
+    searched (3..n); ``kept``: those that keep a shortcut; ``choice``: those with two or more candidates (block 3
+    has one, so it always takes x_1); ``shortest``: blocks with a choice that take the nearest source eq. (1)
+    allows, x_{i-2}; ``span`` and ``relative_span``: the mean of i - j over the kept shortcuts, in blocks and
+    as a share of the depth n - 1; ``decided``: over the blocks with a choice, the mean of (c w_max - 1) / (c - 1)
+    for a block of c candidates, 0 for a uniform row and 1 for one with all its weight on one source (a none
+    column is left out)."""
     t = np.asarray(table, dtype=float)
     lay = layout.of(t)
     picks = argmax_sources(t)
     kept = {i: j for i, j in picks.items() if j}
-    cands = lay.candidates
-    peaks = [t[i][:lay.n_sources][cands[i]].max() * cands[i].sum() for i in lay.searched_blocks]
-    return {"blocks": len(picks), "kept": len(kept), "shortest": sum(i - j == 2 for i, j in kept.items()),
-            "mean_length": float(np.mean([(i - j) / (lay.n_blocks - 1) for i, j in kept.items()])) if kept else None,
-            "peak": float(np.mean(peaks))}
-
-
-def length_order(rows: list[dict]) -> dict[str, int]:
-    """Over :func:`by_relative_depth`'s rows where both networks keep a shortcut: in how many blocks the deep
-    network's is shorter, longer or of equal relative length than the matched shallow block's."""
-    both = [r for r in rows if r["length"] is not None and r["other_length"] is not None]
-    return {"shorter": sum(r["length"] < r["other_length"] for r in both),
-            "longer": sum(r["length"] > r["other_length"] for r in both),
-            "equal": sum(r["length"] == r["other_length"] for r in both), "of": len(both)}
+    counts = lay.candidates.sum(1)
+    choice = [i for i in lay.searched_blocks if counts[i] > 1]  # 0-based rows
+    spans = [i - j for i, j in kept.items()]
+    decided = [(counts[i] * t[i][:lay.n_sources][lay.candidates[i]].max() - 1) / (counts[i] - 1) for i in choice]
+    return {"blocks": len(picks), "kept": len(kept), "choice": len(choice),
+            "shortest": sum(kept.get(i + 1) == i - 1 for i in choice),
+            "span": float(np.mean(spans)) if spans else None,
+            "relative_span": float(np.mean(spans)) / (lay.n_blocks - 1) if spans else None,
+            "decided": float(np.mean(decided)) if decided else None}

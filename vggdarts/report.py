@@ -282,7 +282,9 @@ def deeper_search_table(results: Path) -> str:
     deep, shallow = alpha_tables(deep_run)[1], alpha_tables(shallow_run)[1]
     config, summary = read_json(deep_run, "config.json"), read_json(deep_run, "summary.json")
     names = (f"{config['net'].upper()} (`{deep_run.name}`)", f"VGG11 (`{shallow_run.name}`)")
-    head = (f"{names[0]}: {config['epochs']} epochs, width {config['width']:g}, seed {config['seed']}, "
+    recorded = len(np.load(deep_run / "alpha.npz")["weights"])
+    epochs = f"{config['epochs']}" if recorded == config["epochs"] else f"{recorded} of {config['epochs']}"
+    head = (f"{names[0]}: {epochs} epochs, width {config['width']:g}, seed {config['seed']}, "
             f"{config['relaxation']}, {summary['mean_epoch_seconds']:.0f} s per epoch (threads: {_threads(config)}); test acc at "
             f"the best val epoch {summary['test_acc_at_best_val']:.2f}%, final {summary['final_test_acc']:.2f}% "
             f"({summary['dataset_used']}).")
@@ -306,30 +308,31 @@ def deeper_reading(results: Path) -> str:
 
 
 def _deeper_where(deep_run: Path, shallow_run: Path) -> str:
-    """depth.pick_summary of both searches' argmax and depth.length_order of their blocks matched by depth."""
+    """depth.pick_summary of both searches' argmax (the block-by-block comparison is the table above)."""
     from . import depth
 
     deep, shallow = alpha_tables(deep_run)[1], alpha_tables(shallow_run)[1]
     net = read_json(deep_run, "config.json")["net"].upper()
     d, s = depth.pick_summary(deep), depth.pick_summary(shallow)
-    order = depth.length_order(depth.by_relative_depth(deep, shallow))
 
-    def kept(p):
-        return (f"one shortcut into each of its {p['blocks']} searched blocks" if p["kept"] == p["blocks"]
-                else f"a shortcut into {p['kept']} of its {p['blocks']} searched blocks")
+    kept = (f"Both searches' argmax take a source into every searched block ({net}: {d['blocks']}, VGG11: "
+            f"{s['blocks']})." if d["kept"] == d["blocks"] and s["kept"] == s["blocks"] else
+            f"{net}'s argmax keeps a shortcut into {d['kept']} of its {d['blocks']} searched blocks (VGG11: "
+            f"{s['kept']} of {s['blocks']}).")
 
-    def length(p):
-        return "no shortcut kept" if p["mean_length"] is None else f"{p['mean_length']:.2f}"
+    def span(p):
+        return "no shortcut kept" if p["span"] is None else f"{p['span']:.1f} blocks, {p['relative_span']:.2f} of the depth"
 
-    return (f"**Where.** {net}'s argmax keeps {kept(d)} (VGG11's: {kept(s)}). {d['shortest']} of its "
-            f"{d['kept']} come from two blocks back, the shortest eq. (1) allows (VGG11: {s['shortest']} of "
-            f"{s['kept']}). They span {length(d)} of the network's depth on average (VGG11: {length(s)}); "
-            f"against the VGG11 block nearest in relative depth, {net}'s shortcut is relatively shorter in "
-            f"{order['shorter']} of {order['of']} blocks, longer in {order['longer']}"
-            + (f" and as long in {order['equal']}" if order["equal"] else "") + ". Its rows are "
-            f"{'less' if d['peak'] < s['peak'] else 'more'} decided: the top weight of a block is "
-            f"{d['peak']:.2f} times a uniform row's on average (VGG11: {s['peak']:.2f}; a row sure of one source "
-            "would score its candidate count).")
+    return (f"**Where.** {kept} Of the {d['choice']} blocks with a choice of "
+            f"source, {d['shortest']} take x_(i-2), the nearest eq. (1) allows (VGG11: {s['shortest']} of "
+            f"{s['choice']}). {net}'s shortcuts span {span(d)} on average (VGG11: {span(s)}). Its rows are "
+            f"{'less' if d['decided'] < s['decided'] else 'more'} decided: on a scale from 0 (a uniform row) to 1 "
+            f"(all weight on one source), the blocks with a choice average {d['decided']:.2f} (VGG11: "
+            f"{s['decided']:.2f}).")
+
+
+def _interval(d) -> str:
+    return str(d) if np.isfinite([d.low, d.high]).all() else f"{d.estimate:+.2f}, no interval"
 
 
 def _deeper_against(sweep: Path) -> str:
@@ -341,7 +344,7 @@ def _deeper_against(sweep: Path) -> str:
     picks = [m for m in DEEPER_PICKS if m in methods]
     pairs = compare.against(rows, picks, [b for b in DEEPER_BASELINES if b in methods])
     table = ["| pick | against | seeds paired | Δ test, paired [95% CI] | verdict |", "|---|---|---|---|---|"]
-    table += [f"| {p['pick']} | {p['baseline']} | {p['n']} | {p['diff']} | {p['verdict']} |" for p in pairs]
+    table += [f"| {p['pick']} | {p['baseline']} | {p['n']} | {_interval(p['diff'])} | {p['verdict']} |" for p in pairs]
     told = [p for p in pairs if p["verdict"] != "cannot tell"]
     n = min((p["n"] for p in pairs), default=0)
     masks = {m: derive.load_mask(sweep / "archs" / f"{m}.json")[0] for m in picks + list(DEEPER_BASELINES)
@@ -351,7 +354,7 @@ def _deeper_against(sweep: Path) -> str:
              f"seeds each; each interval at 95%, not corrected for the {len(pairs)} comparisons, as in the "
              "comparison table)."]
     words.append("Told from seed noise: " + "; ".join(
-        f"`{p['pick']}` {p['verdict']} than `{p['baseline']}` ({p['diff']})" for p in told) + "." if told
+        f"`{p['pick']}` {p['verdict']} than `{p['baseline']}` ({_interval(p['diff'])})" for p in told) + "." if told
         else "No pick can be told from any baseline.")
     if len(told) < len(pairs):
         words.append(f"{'The rest' if told else 'These'} cannot be told from seed noise, which is not evidence "
