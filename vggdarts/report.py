@@ -342,6 +342,9 @@ def _deeper_against(sweep: Path) -> str:
     rows = compare.collect_many({"": sweep})
     methods = {r["method"] for r in rows if r["status"] == "ok"}
     picks = [m for m in DEEPER_PICKS if m in methods]
+    missing = [m for m in DEEPER_PICKS if m not in methods]
+    if not picks:
+        return f"No pick retrained yet ({', '.join(f'`{m}`' for m in missing)}): nothing to set against the baselines.\n"
     pairs = compare.against(rows, picks, [b for b in DEEPER_BASELINES if b in methods])
     table = ["| pick | against | seeds paired | Δ test, paired [95% CI] | verdict |", "|---|---|---|---|---|"]
     table += [f"| {p['pick']} | {p['baseline']} | {p['n']} | {_interval(p['diff'])} | {p['verdict']} |" for p in pairs]
@@ -364,6 +367,8 @@ def _deeper_against(sweep: Path) -> str:
                      "a difference that every seed repeats closely is told.")
     if same:
         words.append(f"Same network: {', '.join(same)}.")
+    if missing:
+        words.append(f"Not retrained yet: {', '.join(f'`{m}`' for m in missing)}.")
     return "\n".join(table) + "\n\n" + " ".join(words) + "\n"
 
 
