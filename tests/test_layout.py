@@ -67,12 +67,14 @@ def test_package_imports_go_one_way():
 
 
 def test_the_tracked_tree_leaves_room_for_the_device_carry():
-    """A GPU device command carries the working tree and the 18.5 MB CIFAR-10 archive within 64 MiB, so the
-    tracked tree stays under 40 MB (the paper search's 42 MB of weights, for one, are never committed)."""
+    """A GPU device command carries the working tree and the 19.4 MB CIFAR-10 archive within 64 MiB; with 5 MB
+    left for what a check writes beside them, the tracked tree stays under 64 MiB - 19.5 MB - 5 MB = 42.6 MB
+    (the paper search's 42 MB of weights, for one, are never committed)."""
     root = PACKAGE.parent
     listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z"], capture_output=True)
     if listed.returncode != 0:
         pytest.skip("not a git checkout")
     files = [root / f for f in listed.stdout.decode().split("\0") if f]
     size = sum(f.stat().st_size for f in files if f.is_file())
-    assert len(files) > 100 and size < 40e6, f"the tracked tree is {size / 1e6:.1f} MB"
+    limit = 64 * 2**20 - 19.5e6 - 5e6
+    assert len(files) > 100 and size < limit, f"the tracked tree is {size / 1e6:.1f} MB, over {limit / 1e6:.1f} MB"
