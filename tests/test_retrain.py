@@ -145,6 +145,6 @@ def test_every_pick_against_every_baseline_by_hand():
     assert (t["n"], t["verdict"]) == (2, "higher") and np.allclose([t["diff"].low, t["diff"].high], [1.8829, 2.1371], atol=1e-3)
     one = got["threshold", "all"]
     assert (one["n"], one["verdict"]) == (1, "cannot tell") and np.isclose(one["diff"].estimate, -1.0)
-    assert math.isnan(one["diff"].low)
+    assert math.isnan(one["diff"].low) and str(one["diff"]) == "-1.00, no interval"
     flipped = compare.against([{**r, "test_acc": 160 - r["test_acc"]} for r in rows], ["threshold"], ["none"])
     assert flipped[0]["verdict"] == "lower"

@@ -222,19 +222,23 @@ def collect(out_dir: str | Path, write: bool = True) -> list[dict]:
     return rows
 
 
+def _finished_by_seed(rows: list[dict], method: str) -> dict[int, dict]:
+    """A method's finished runs by seed: what a paired difference pairs on."""
+    return {r["seed"]: r for r in rows if r["method"] == method and r["status"] == "ok"}
+
+
 def aggregate(rows: list[dict], reference: str = "none") -> list[dict]:
     """Mean and sample std of test accuracy per method over its finished runs, with parameters and MACs;
     ``failed`` counts runs that diverged; ``diff`` is the paired difference to ``reference`` over the seeds
     both have (a stats.Interval: mean and 95% t interval), None where there is nothing to pair."""
     out = []
-    by_seed = lambda method: {r["seed"]: r for r in rows if r["method"] == method and r["status"] == "ok"}  # noqa: E731
-    base = by_seed(reference)
+    base = _finished_by_seed(rows, reference)
     for method in dict.fromkeys(r["method"] for r in rows):
         everything = [r for r in rows if r["method"] == method]
         ok = [r for r in everything if r["status"] == "ok"]
         mean = lambda key: float(np.mean([r[key] for r in ok])) if ok else math.nan  # noqa: E731
         acc = np.array([r["test_acc"] for r in ok], dtype=float)
-        mine = by_seed(method)
+        mine = _finished_by_seed(rows, method)
         seeds = sorted(set(mine) & set(base))
         paired = method != reference and seeds
         diff = paired_difference([mine[s]["test_acc"] for s in seeds], [base[s]["test_acc"] for s in seeds]) if paired else None
@@ -251,13 +255,13 @@ def against(rows: list[dict], picks, baselines) -> list[dict]:
     """Every pick against every baseline: the paired test-accuracy difference over the seeds both finished
     (a stats.Interval, mean and 95% t interval, as :func:`aggregate`'s last column) and ``verdict``: "higher",
     "lower" (the interval excludes 0) or "cannot tell"; a pick missing a run pairs fewer seeds."""
-    by_seed = {m: {r["seed"]: r["test_acc"] for r in rows if r["method"] == m and r["status"] == "ok"}
-               for m in (*picks, *baselines)}
+    by_seed = {m: _finished_by_seed(rows, m) for m in (*picks, *baselines)}
     out = []
     for pick in picks:
         for base in baselines:
             seeds = sorted(set(by_seed[pick]) & set(by_seed[base]))
-            d = paired_difference([by_seed[pick][s] for s in seeds], [by_seed[base][s] for s in seeds])
+            d = paired_difference([by_seed[pick][s]["test_acc"] for s in seeds],
+                                  [by_seed[base][s]["test_acc"] for s in seeds])
             told = len(seeds) > 1 and d.excludes_zero
             out.append({"pick": pick, "baseline": base, "n": len(seeds), "diff": d,
                         "verdict": ("higher" if d.estimate > 0 else "lower") if told else "cannot tell"})
@@ -276,8 +280,8 @@ def markdown_table(summary: list[dict]) -> str:
         d = r.get("diff")
         if d is None:
             delta = "—"
-        elif math.isnan(d.low):
-            delta = f"{d.estimate:+.2f} (n={r['diff_n']}, no interval)"
+        elif not d.has_interval:
+            delta = f"{d} (n={r['diff_n']})"
         else:
             delta = f"**{d}**" if d.excludes_zero else f"{d}"
         if "differs" in r.get("pairs", []):

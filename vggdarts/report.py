@@ -331,10 +331,6 @@ def _deeper_where(deep_run: Path, shallow_run: Path) -> str:
             f"{s['decided']:.2f}).")
 
 
-def _interval(d) -> str:
-    return str(d) if np.isfinite([d.low, d.high]).all() else f"{d.estimate:+.2f}, no interval"
-
-
 def _deeper_against(sweep: Path) -> str:
     """compare.against of every recorded pick and baseline as a table and in words, and which are one network."""
     from . import compare, derive
@@ -347,7 +343,7 @@ def _deeper_against(sweep: Path) -> str:
         return f"No pick retrained yet ({', '.join(f'`{m}`' for m in missing)}): nothing to set against the baselines.\n"
     pairs = compare.against(rows, picks, [b for b in DEEPER_BASELINES if b in methods])
     table = ["| pick | against | seeds paired | Δ test, paired [95% CI] | verdict |", "|---|---|---|---|---|"]
-    table += [f"| {p['pick']} | {p['baseline']} | {p['n']} | {_interval(p['diff'])} | {p['verdict']} |" for p in pairs]
+    table += [f"| {p['pick']} | {p['baseline']} | {p['n']} | {p['diff']} | {p['verdict']} |" for p in pairs]
     told = [p for p in pairs if p["verdict"] != "cannot tell"]
     n = min((p["n"] for p in pairs), default=0)
     masks = {m: derive.load_mask(sweep / "archs" / f"{m}.json")[0] for m in picks + list(DEEPER_BASELINES)
@@ -357,7 +353,7 @@ def _deeper_against(sweep: Path) -> str:
              f"seeds each; each interval at 95%, not corrected for the {len(pairs)} comparisons, as in the "
              "comparison table)."]
     words.append("Told from seed noise: " + "; ".join(
-        f"`{p['pick']}` {p['verdict']} than `{p['baseline']}` ({_interval(p['diff'])})" for p in told) + "." if told
+        f"`{p['pick']}` {p['verdict']} than `{p['baseline']}` ({p['diff']})" for p in told) + "." if told
         else "No pick can be told from any baseline.")
     if len(told) < len(pairs):
         words.append(f"{'The rest' if told else 'These'} cannot be told from seed noise, which is not evidence "

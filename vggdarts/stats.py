@@ -20,7 +20,14 @@ class Interval:
     def excludes_zero(self) -> bool:
         return self.low > 0 or self.high < 0
 
+    @property
+    def has_interval(self) -> bool:
+        """False where there was nothing to scale an interval by (one pair, or pairs that all differ alike)."""
+        return bool(np.isfinite([self.low, self.high]).all())
+
     def __str__(self) -> str:
+        if not self.has_interval:
+            return f"{self.estimate:+.2f}, no interval"
         return f"{self.estimate:+.2f} [{self.low:+.2f}, {self.high:+.2f}]"
 
 
