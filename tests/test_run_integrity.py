@@ -143,6 +143,37 @@ def test_a_retrain_run_is_matched_by_the_architecture_not_the_file_path(tmp_path
     assert retrain(moved_config, tmp_path / "r")["n_shortcuts"] == 6  # same contents elsewhere: finished run
 
 
+def test_a_record_exported_without_its_checkpoint_is_finished_not_retrained(smoke_run, tmp_path):
+    """Committed records (export_record, compare.export_sweep) hold no checkpoint.  Copied back into a run folder,
+    a retrain and a search are finished by their summaries: no training, every file as it was.  Was: retrained
+    from scratch, the record overwritten (with other numbers on another CPU)."""
+    from vggdarts.rundir import export_record
+    from vggdarts.search import load_search_run
+
+    arch = derive.save_mask(tmp_path / "arch.json", derive.resnet(), "resnet")
+    config = make_config("retrain", "smoke", {"dataset": "synthetic", "progress": False, "arch": str(arch), "epochs": 1})
+    retrain(config, tmp_path / "r")
+    copied = tmp_path / "copied"
+    copied.mkdir()
+    for name in ("config.json", "metrics.csv", "summary.json"):
+        (copied / name).write_bytes((tmp_path / "r" / name).read_bytes())
+    before = {p.name: p.read_bytes() for p in copied.iterdir()}
+    assert retrain(config, copied) == json.loads(before["summary.json"])
+    assert {p.name: p.read_bytes() for p in copied.iterdir()} == before
+
+    record = export_record(smoke_run, tmp_path / "search-record")
+    assert not (record / "checkpoint.pt").exists()
+    before = {p.name: p.read_bytes() for p in record.iterdir()}
+    search_config, *_ = load_search_run(record, "cpu")
+    assert search(search_config, record)["epochs_done"] == 3
+    assert {p.name: p.read_bytes() for p in record.iterdir()} == before
+
+    short = json.loads(before["summary.json"])  # a record of fewer epochs than asked cannot be extended
+    (record / "summary.json").write_text(json.dumps({**short, "epochs_done": 2}))
+    with pytest.raises(RunDirError, match="without its checkpoint"):
+        search(search_config, record)
+
+
 def test_an_old_failure_does_not_skip_a_run_whose_config_changed(tmp_path):
     arch = derive.save_mask(tmp_path / "all.json", derive.all_edges(), "all")
     over = {"dataset": "synthetic", "progress": False, "arch": str(arch), "epochs": 1, "lr": 1e12}

@@ -150,13 +150,25 @@ class RunDir:
             ) from None
 
     def finished_summary(self, checkpoint: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The summary of a run that already did all its epochs; None while there is work left."""
-        if checkpoint is None or len(checkpoint["history"]) < self.config.epochs:
-            return None
+        """The summary of a run that already did all its epochs; None while there is work left.  A record
+        exported without its checkpoint (export_record, compare.export_sweep) and copied back into a run folder
+        is finished too, by its summary's epoch count: retraining it would overwrite the record."""
         if not self.file("summary.json").exists():
             return None
-        log.info("run %s is already complete (%d epochs)", self.path, self.config.epochs)
-        return read_json(self.path, "summary.json")
+        summary = read_json(self.path, "summary.json")
+        if checkpoint is not None:
+            done = len(checkpoint["history"])
+        else:
+            done = summary.get("epochs_done", 0)
+            if done < self.config.epochs:
+                raise RunDirError(f"{self.path} holds a finished record of {done} epochs without its checkpoint.pt, "
+                                  f"so it cannot be extended to {self.config.epochs}. Nothing was changed. "
+                                  "Use a new --run-dir.")
+        if done < self.config.epochs:
+            return None
+        log.info("run %s is already complete (%d epochs%s)", self.path, self.config.epochs,
+                 "" if checkpoint is not None else "; an exported record, no checkpoint")
+        return summary
 
     # -- human-readable artifacts
     def write_metrics(self, rows: list[dict[str, float]]) -> None:
