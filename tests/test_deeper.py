@@ -73,6 +73,20 @@ def test_the_deeper_networks_tables_render_from_the_vgg16_records(vgg16):
     assert "Δ test vs none, paired" in compare
 
 
+def test_the_cost_projection_is_set_against_what_the_vgg16_records_took(vgg16, tmp_path):
+    """Each retrain's minutes are its epochs times its mean epoch; the search's epoch is the median of its
+    metrics; a bound below every retrain counts them all, one above none; no records, no sentence."""
+    summaries = [json.loads(f.read_text()) for f in (vgg16["results"] / report.DEEPER["compare"]).glob("*/seed*/summary.json")]
+    minutes = sorted(s["mean_epoch_seconds"] * s["epochs_done"] / 60 for s in summaries)
+    with open(vgg16["results"] / report.DEEPER["search"] / "metrics.csv") as f:
+        epoch = np.median([float(r["seconds"]) for r in csv.DictReader(f)])
+    low = report._deeper_cost_measured(vgg16["results"], 146.0, 0.0)
+    assert f"median epoch {epoch:.0f} s against the projected 146 s" in low
+    assert f"the 12 retrains {minutes[0]:.1f} to {minutes[-1]:.1f} min each, 12 of them over" in low
+    assert "within the projected bound" in report._deeper_cost_measured(vgg16["results"], 146.0, 60 * minutes[-1] + 1)
+    assert report._deeper_cost_measured(tmp_path, 146.0, 0.0) == ""
+
+
 def test_the_deeper_networks_tables_say_how_to_make_missing_records(tmp_path):
     text = report.deeper_search_table(tmp_path) + report.deeper_compare_table(tmp_path) + report.deeper_reading(tmp_path)
     assert text.count("Not yet recorded") == 3 and "make run PRESET=vgg16-cpu" in text
@@ -113,5 +127,6 @@ def test_vgg16_records_beside_the_vgg11_ones_change_only_the_deeper_networks_tab
             (both / entry.name).symlink_to(entry)
     for name in (report.DEEPER["search"], report.DEEPER["compare"]):
         (both / name).symlink_to(vgg16["results"] / name)
-    assert sorted(report.stale(ROOT / "docs" / "report.md", both)) == ["deeper-compare", "deeper-reading", "deeper-search"]
+    assert sorted(report.stale(ROOT / "docs" / "report.md", both)) == ["deeper-compare", "deeper-cost", "deeper-reading",
+                                                                           "deeper-search"]
     assert groundtruth.architecture_set(results=both).keys() == groundtruth.architecture_set(results=ROOT / "results").keys()

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import reference, scale
 from .files import atomic_write_text
-from .rundir import alpha_tables, read_json
+from .rundir import alpha_tables, read_json, read_metrics
 
 REPORT = Path("docs/report.md")
 BLOCK = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
@@ -390,7 +390,25 @@ def deeper_cost_table(results: Path) -> str:
             "|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
             f"For `vgg16-cpu`: the search {v16['projected_search_h']:.1f} h of one core, then twelve retrains of at "
             f"most {most / 60:.0f} min each ({v16['retrain_all_over_vgg11']:.2f}x `{DEEPER_RETRAIN_BASE}`'s "
-            f"{retrain / 60:.1f} min at 1 thread), two at a time: at most {total:.1f} h of the 2-core machine.\n")
+            f"{retrain / 60:.1f} min at 1 thread), two at a time: at most {total:.1f} h of the 2-core machine."
+            + _deeper_cost_measured(results, v16["projected_epoch_s"], most) + "\n")
+
+
+def _deeper_cost_measured(results: Path, projected_epoch_s: float, most_s: float) -> str:
+    """The projection against what the VGG16 records took (empty before they exist): the search's median epoch,
+    and each retrain's epochs times its mean epoch, with the threads and CPU they ran on."""
+    search, sweep = results / DEEPER["search"], results / DEEPER["compare"]
+    if not (search / "summary.json").exists() or not list(sweep.glob("*/seed*/summary.json")):
+        return ""
+    epochs = [r["seconds"] for r in read_metrics(search)]
+    summaries = [read_json(f.parent, "summary.json") for f in sorted(sweep.glob("*/seed*/summary.json"))]
+    minutes = [s["mean_epoch_seconds"] * s["epochs_done"] / 60 for s in summaries]
+    machines = sorted({f"{s.get('threads', '?')} thread, {s.get('cpu_model', 'unknown CPU')}" for s in summaries})
+    over = sum(m > most_s / 60 for m in minutes)
+    return (f" Measured in the records ({'; '.join(machines)}; two runs at a time on 2 cores): the search's median "
+            f"epoch {np.median(epochs):.0f} s against the projected {projected_epoch_s:.0f} s, and the "
+            f"{len(minutes)} retrains {min(minutes):.1f} to {max(minutes):.1f} min each"
+            + (f", {over} of them over the projected bound." if over else ", within the projected bound."))
 
 
 def deeper_compare_table(results: Path) -> str:
