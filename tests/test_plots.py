@@ -137,3 +137,22 @@ def test_the_ladder_draws_each_architecture_per_rung_and_its_ranks_by_hand():
     assert sorted(map(tuple, np.asarray(r1))) == [(1, 2), (2, 1), (3, 3)]
     assert sorted(map(tuple, np.asarray(r2))) == [(1, 2), (2, 1)]
     plots.plt.close(fig)
+
+
+def test_an_architecture_figure_names_its_search_when_the_search_was_exported_under_another_name(tmp_path):
+    """A mask records the run directory it was derived from (runs/vgg16-cpu); the search was exported as
+    results/search-vgg16-cpu.  Given the search it derived from, the diagram's title still names the data set
+    and its channels the search's width; the recorded place alone finds nothing."""
+    import json
+    from pathlib import Path
+
+    from vggdarts import derive, figures
+
+    search = Path(__file__).resolve().parents[1] / "results" / "search-vgg16-cpu"
+    mask = np.array(derive.load_mask(search.parent / "compare-vgg16-cpu" / "archs" / "argmax.json")[0])
+    derive.save_mask(tmp_path / "archs" / "argmax.json", mask, "argmax", run=str(tmp_path / "runs" / "vgg16-cpu"))
+    figures.architecture_figures(tmp_path, tmp_path / "found", search_run=search)
+    figures.architecture_figures(tmp_path, tmp_path / "lost")
+    title = lambda d: " ".join(json.loads((tmp_path / d / plots.MANIFEST).read_text())["arch_argmax"]["texts"])  # noqa: E731
+    assert "CIFAR-10 (JPEG copy)" in title("found") and "width 0.25" in title("found")
+    assert "CIFAR-10" not in title("lost")

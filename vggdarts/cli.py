@@ -247,7 +247,7 @@ def _run(args) -> int:
         made = [*figures.search_figures(args.run_dir, args.out).values(), figures.curves_figure(args.run_dir, args.out)]
         if args.compare_dir:
             made += [figures.comparison_figure(args.compare_dir, args.out),
-                     *figures.architecture_figures(args.compare_dir, args.out).values()]
+                     *figures.architecture_figures(args.compare_dir, args.out, search_run=args.run_dir).values()]
         for paths in made:
             print(" ".join(str(p) for p in paths))
     elif args.command == "agree":

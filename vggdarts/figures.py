@@ -139,19 +139,26 @@ def comparison_figure(compare_dir: str | Path, out_dir: str | Path | None = None
     return finish(fig, Path(out_dir) if out_dir is not None else compare_dir / "figures", prefix + "comparison", show)
 
 
+def _derived_from(record: dict, search_run: str | Path | None) -> str:
+    """The search a mask record was derived from, where it is now: its recorded run directory, that directory's
+    export under results/ by the same name, else ``search_run`` (the search the caller derived it from, e.g. a
+    run exported under another name); "" when none exists."""
+    recorded = record.get("run", "")
+    places = [recorded, Path("results") / Path(recorded).name] if recorded else []
+    return next((str(p) for p in [*places, search_run] if p and (Path(p) / "config.json").exists()), "")
+
+
 def architecture_figures(compare_dir: str | Path, out_dir: str | Path | None = None, prefix: str = "",
-                         show: bool = False) -> dict[str, list[Path]]:
-    """One diagram per derived architecture (compare_dir/archs/*.json)."""
+                         show: bool = False, search_run: str | Path | None = None) -> dict[str, list[Path]]:
+    """One diagram per derived architecture (compare_dir/archs/*.json), titled with the search it came from."""
     compare_dir = Path(compare_dir)
     out_dir = Path(out_dir) if out_dir is not None else compare_dir / "figures"
     made = {}
     for path in sorted((compare_dir / "archs").glob("*.json")):
         mask, record = derive.load_mask(path)
-        search_run = record.get("run", "")
-        if search_run and not (Path(search_run) / "config.json").exists():  # a run directory since exported
-            search_run = str(Path("results") / Path(search_run).name)
-        info = provenance(search_run) if search_run and (Path(search_run) / "config.json").exists() else ""
-        width = read_json(search_run, "config.json")["width"] if info else 1.0
+        origin = _derived_from(record, search_run)
+        info = provenance(origin) if origin else ""
+        width = read_json(origin, "config.json")["width"] if origin else 1.0
         params = ", ".join(f"{k}={v}" for k, v in (record.get("params") or {}).items() if v is not None)
         title = (f"{path.stem}{f' ({params})' if params else ''}: {int(mask.sum())} shortcuts, arc = the derived "
                  f"network's weight (1/k for k shortcuts into a block)\nderived from: {info}")
