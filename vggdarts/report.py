@@ -403,11 +403,13 @@ def _deeper_cost_measured(results: Path, projected_epoch_s: float, most_s: float
     epochs = [r["seconds"] for r in read_metrics(search)]
     summaries = [read_json(f.parent, "summary.json") for f in sorted(sweep.glob("*/seed*/summary.json"))]
     minutes = [s["mean_epoch_seconds"] * s["epochs_done"] / 60 for s in summaries]
-    machines = sorted({f"{s.get('threads', '?')} thread, {s.get('cpu_model', 'unknown CPU')}" for s in summaries})
+    runs = [read_json(search, "summary.json"), *summaries]
+    machines = sorted({f"{r.get('threads', '?')} thread{'' if r.get('threads') == 1 else 's'}, "
+                       f"{r.get('cpu_model', 'unknown CPU')}" for r in runs})
     over = sum(m > most_s / 60 for m in minutes)
-    return (f" Measured in the records ({'; '.join(machines)}; two runs at a time on 2 cores): the search's median "
-            f"epoch {np.median(epochs):.0f} s against the projected {projected_epoch_s:.0f} s, and the "
-            f"{len(minutes)} retrains {min(minutes):.1f} to {max(minutes):.1f} min each"
+    return (f" Measured in the records ({'; '.join(machines)}; they do not say what else shared the cores): the "
+            f"search's median epoch {np.median(epochs):.0f} s against the projected {projected_epoch_s:.0f} s, and "
+            f"the {len(minutes)} retrains {min(minutes):.1f} to {max(minutes):.1f} min each"
             + (f", {over} of them over the projected bound." if over else ", within the projected bound."))
 
 
