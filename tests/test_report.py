@@ -89,8 +89,13 @@ def test_the_ladder_words_in_the_readme_and_the_report_are_what_the_verdicts_say
         "one-shot score ranks the subset at every rung": all(at("search-cpu-seed0: one-shot", k) == "yes" for k in rungs),
         "one-shot score ranks the subset better than chance at every rung":
             all(at("search-cpu-seed0: one-shot", k) == "yes" for k in rungs),
-        "alpha is unsteady, its verdict changing from rung to rung":
-            len({at("search-cpu-seed0: alpha", k) for k in rungs}) > 1,
+        "that search's alpha does so at R0 only":
+            [at("search-cpu-seed0: alpha", k) == "yes" for k in rungs] == [True] + [False] * (len(rungs) - 1),
+        "the width-1 search's one-shot score passes the 5% line and the parameter count misses it":
+            at("search-paper: one-shot", "R2") == "yes" and at("params", "R2") != "yes",
+        "the width-1 one-shot score passes the 5% line, the others miss it":
+            at("search-paper: one-shot", "R2") == "yes" and at("params", "R2") != "yes"
+            and at("search-paper: alpha", "R2") != "yes",
         "`all`'s lead at R0 and R1 was never beyond the noise": at("`all` beats", "R0") == at("`all` beats", "R1") == "cannot tell",
         "only R1 tells it from the noise": [at("`none` ranks below", k) for k in rungs] == ["cannot tell", "yes", "cannot tell"],
     }
