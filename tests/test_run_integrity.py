@@ -153,10 +153,8 @@ def test_a_record_exported_without_its_checkpoint_is_finished_not_retrained(smok
     arch = derive.save_mask(tmp_path / "arch.json", derive.resnet(), "resnet")
     config = make_config("retrain", "smoke", {"dataset": "synthetic", "progress": False, "arch": str(arch), "epochs": 1})
     retrain(config, tmp_path / "r")
-    copied = tmp_path / "copied"
-    copied.mkdir()
-    for name in ("config.json", "metrics.csv", "summary.json"):
-        (copied / name).write_bytes((tmp_path / "r" / name).read_bytes())
+    copied = export_record(tmp_path / "r", tmp_path / "copied", supernet=False)
+    assert not (copied / "checkpoint.pt").exists()
     before = {p.name: p.read_bytes() for p in copied.iterdir()}
     assert retrain(config, copied) == json.loads(before["summary.json"])
     assert {p.name: p.read_bytes() for p in copied.iterdir()} == before

@@ -398,10 +398,11 @@ def _deeper_cost_measured(results: Path, projected_epoch_s: float, most_s: float
     """The projection against what the VGG16 records took (empty before they exist): the search's median epoch,
     and each retrain's epochs times its mean epoch, with the threads and CPU they ran on."""
     search, sweep = results / DEEPER["search"], results / DEEPER["compare"]
-    if not (search / "summary.json").exists() or not list(sweep.glob("*/seed*/summary.json")):
+    retrains = sorted(sweep.glob("*/seed*/summary.json"))
+    if not (search / "summary.json").exists() or not retrains:
         return ""
     epochs = [r["seconds"] for r in read_metrics(search)]
-    summaries = [read_json(f.parent, "summary.json") for f in sorted(sweep.glob("*/seed*/summary.json"))]
+    summaries = [read_json(f.parent, "summary.json") for f in retrains]
     minutes = [s["mean_epoch_seconds"] * s["epochs_done"] / 60 for s in summaries]
     runs = [read_json(search, "summary.json"), *summaries]
     machines = sorted({f"{r.get('threads', '?')} thread{'' if r.get('threads') == 1 else 's'}, "

@@ -156,15 +156,13 @@ class RunDir:
         if not self.file("summary.json").exists():
             return None
         summary = read_json(self.path, "summary.json")
-        if checkpoint is not None:
-            done = len(checkpoint["history"])
-        else:
+        if checkpoint is None:
             done = summary.get("epochs_done", 0)
             if done < self.config.epochs:
                 raise RunDirError(f"{self.path} holds a finished record of {done} epochs without its checkpoint.pt, "
                                   f"so it cannot be extended to {self.config.epochs}. Nothing was changed. "
                                   "Use a new --run-dir.")
-        if done < self.config.epochs:
+        elif len(checkpoint["history"]) < self.config.epochs:
             return None
         log.info("run %s is already complete (%d epochs%s)", self.path, self.config.epochs,
                  "" if checkpoint is not None else "; an exported record, no checkpoint")
